@@ -1,0 +1,550 @@
+//! The host kernel: a simulated NetBSD multiprocessor on threads.
+//!
+//! It implements [`Kernel`] faithfully enough to break a wrong protocol:
+//!
+//! * **CPUs.**  A [`Machine`] has N virtual CPUs.  Each has a *preemption
+//!   token* (held by the one LWP that runs on it with preemption disabled or
+//!   at raised IPL) and an *IPL token* (held by a thread at `splhigh` on it,
+//!   or by an interrupt handler running on it).
+//! * **LWPs** are threads with a current CPU.  An LWP migrates to a random
+//!   CPU whenever it becomes preemptible again (`kpreempt_enable` to zero,
+//!   after sleeping, at [`preempt_point`]); with preemption disabled it
+//!   cannot move, and per-CPU data is only reachable that way.  When an LWP
+//!   sleeps (mutex, condvar, xcall wait) it gives its tokens up and takes
+//!   them back -- possibly on another CPU -- when it wakes, as NetBSD does.
+//! * **xcall(9).**  A low-priority broadcast (globally serialized, like
+//!   NetBSD's) runs the function in one thread bound to each CPU; before it
+//!   starts it must be *dispatched* on that CPU, i.e. take and drop the
+//!   preemption token, so it cannot run while an LWP there has preemption
+//!   disabled.
+//! * **Interrupts.**  [`Machine::interrupt`] runs a handler "on" a CPU from
+//!   another thread, holding that CPU's IPL token: it may land anywhere in a
+//!   thread's preemption-disabled section (between a load and a store of a
+//!   per-CPU counter) but not inside a `splhigh` section.  In a handler,
+//!   `kpreempt_disable`/`splhigh` only count, as in the kernel.  Handlers
+//!   may block on mutexes (soft-interrupt semantics).
+//! * **mutex(9)/condvar(9)** with owner checks ([`HostMutex`],
+//!   [`HostCondvar`]); **panic(9)** is a Rust panic with the message, which
+//!   tests observe (through an `extern "C"` export it aborts the process,
+//!   like a kernel panic stops the machine).
+//!
+//! The synchronization underneath is std's, or shuttle's under the model
+//! checker ([`sync`]).
+
+pub mod sync;
+
+mod mutex;
+
+use core::ffi::c_void;
+use core::fmt;
+use core::ptr::NonNull;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub use mutex::{HostCondvar, HostMutex};
+use sync::{host_thread_local, AtomicI64, Token};
+
+use crate::kernel::{kcondvar, kmutex, percpu, Kernel, Spl, XcFunc};
+
+/// The host-kernel backend.
+pub struct Host;
+
+/// One virtual CPU.
+struct Cpu {
+    /// Held while an LWP runs here with preemption disabled / IPL raised.
+    preempt: Token,
+    /// Held at `splhigh` here, or by an interrupt handler running here.
+    ipl: Token,
+}
+
+/// A simulated multiprocessor.
+pub struct Machine {
+    cpus: Box<[Cpu]>,
+    /// Low-priority xcalls are serialized, as `xc_lowpri` does.
+    xc_lowpri: Token,
+    next_lwp: AtomicU64,
+    /// Percent chance that an LWP moves to another CPU when it may.
+    migrate_pct: AtomicU64,
+    stats: Stats,
+}
+
+/// Counters of what the simulation did (for test reports).
+#[derive(Default, Debug)]
+pub struct Stats {
+    /// LWP migrations.
+    pub migrations: AtomicU64,
+    /// Interrupt handlers run.
+    pub interrupts: AtomicU64,
+    /// Cross-call broadcasts.
+    pub xcalls: AtomicU64,
+    /// Sleeps (blocking mutex_enter, cv_wait, xcall waits).
+    pub sleeps: AtomicU64,
+}
+
+/// Per-thread state: which LWP this thread is and where it runs.
+struct Ctx {
+    m: Arc<Machine>,
+    lwp: u64,
+    cpu: usize,
+    /// Bound to its CPU (xcall threads): never migrates.
+    bound: bool,
+    /// Running as an interrupt handler on `cpu` (holds its IPL token).
+    intr: bool,
+    nopreempt: u32,
+    spl: i32,
+    preempt_held: bool,
+    ipl_held: bool,
+    rng: u64,
+}
+
+host_thread_local! {
+    static CTX: RefCell<Option<Ctx>> = const { RefCell::new(None) };
+}
+
+/// Live host percpu allocations (leak checks in tests).
+static LIVE_PERCPU: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of live host percpu(9) allocations.
+pub fn live_percpu() -> usize {
+    LIVE_PERCPU.load(Ordering::SeqCst)
+}
+
+fn with_ctx<R>(f: impl FnOnce(&mut Ctx) -> R) -> R {
+    CTX.with(|c| match c.borrow_mut().as_mut() {
+        Some(ctx) => f(ctx),
+        None => panic!("host kernel: kernel primitive called outside an LWP"),
+    })
+}
+
+impl Machine {
+    /// A machine with `ncpu` CPUs.
+    pub fn new(ncpu: usize) -> Arc<Machine> {
+        assert!(ncpu >= 1);
+        Arc::new(Machine {
+            cpus: (0..ncpu)
+                .map(|_| Cpu {
+                    preempt: Token::new(),
+                    ipl: Token::new(),
+                })
+                .collect(),
+            xc_lowpri: Token::new(),
+            next_lwp: AtomicU64::new(1),
+            migrate_pct: AtomicU64::new(50),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Number of CPUs.
+    pub fn ncpu(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// What the simulation did so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Set the chance (percent) that a preemptible LWP migrates.
+    pub fn set_migrate_pct(&self, pct: u64) {
+        self.migrate_pct.store(pct.min(100), Ordering::Relaxed);
+    }
+
+    /// Who holds each CPU's tokens, for hang diagnostics.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for (i, c) in self.cpus.iter().enumerate() {
+            s += &format!(
+                "cpu{i}: preempt={:?} ipl={:?}\n",
+                c.preempt.owner(),
+                c.ipl.owner()
+            );
+        }
+        s += &format!("xc_lowpri={:?}\n", self.xc_lowpri.owner());
+        s
+    }
+
+    fn install(self: &Arc<Self>, cpu: usize, bound: bool, intr: bool) -> u64 {
+        let lwp = self.next_lwp.fetch_add(1, Ordering::Relaxed);
+        CTX.with(|c| {
+            let mut c = c.borrow_mut();
+            assert!(c.is_none(), "host kernel: thread is already an LWP");
+            *c = Some(Ctx {
+                m: Arc::clone(self),
+                lwp,
+                cpu: cpu % self.ncpu(),
+                bound,
+                intr,
+                nopreempt: 0,
+                spl: 0,
+                preempt_held: false,
+                ipl_held: false,
+                rng: lwp.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            })
+        });
+        lwp
+    }
+
+    /// Run `f` on the current thread as an LWP starting on `cpu`.
+    ///
+    /// If `f` panics (a simulated kernel panic), the LWP's tokens are given
+    /// back so that the rest of the machine can go on.
+    pub fn lwp<R>(self: &Arc<Self>, cpu: usize, f: impl FnOnce() -> R) -> R {
+        self.install(cpu, false, false);
+        let _g = Uninstall;
+        f()
+    }
+
+    /// Run `f` as an LWP bound to `cpu` (never migrates).
+    pub fn bound_lwp<R>(self: &Arc<Self>, cpu: usize, f: impl FnOnce() -> R) -> R {
+        self.install(cpu, true, false);
+        let _g = Uninstall;
+        f()
+    }
+
+    /// Spawn a thread that runs `f` as an LWP starting on `cpu`.
+    pub fn spawn_lwp<F, R>(self: &Arc<Self>, cpu: usize, f: F) -> sync::thread::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let m = Arc::clone(self);
+        sync::thread::spawn(move || m.lwp(cpu, f))
+    }
+
+    /// Run `f` on the current (non-LWP) thread as an interrupt handler on
+    /// `cpu`: it excludes, and is excluded by, `splhigh` sections on that
+    /// CPU, and may land anywhere else in what runs there.
+    pub fn interrupt<R>(self: &Arc<Self>, cpu: usize, f: impl FnOnce() -> R) -> R {
+        let cpu = cpu % self.ncpu();
+        let lwp = self.install(cpu, true, true);
+        let _g = Uninstall;
+        self.cpus[cpu].ipl.acquire(lwp);
+        with_ctx(|c| c.ipl_held = true);
+        self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
+        f()
+    }
+}
+
+/// Drops the current thread's LWP context, giving back its tokens.
+struct Uninstall;
+
+impl Drop for Uninstall {
+    fn drop(&mut self) {
+        let ctx = CTX.with(|c| c.borrow_mut().take());
+        if let Some(c) = ctx {
+            if c.ipl_held {
+                c.m.cpus[c.cpu].ipl.release(c.lwp);
+            }
+            if c.preempt_held {
+                c.m.cpus[c.cpu].preempt.release(c.lwp);
+            }
+            if !std::thread::panicking() {
+                assert!(
+                    c.nopreempt == 0 && c.spl == 0,
+                    "host kernel: LWP {} ended with preemption disabled ({}) or IPL raised ({})",
+                    c.lwp,
+                    c.nopreempt,
+                    c.spl
+                );
+            }
+        }
+    }
+}
+
+/// The CPU the current LWP runs on.
+pub fn curcpu() -> usize {
+    with_ctx(|c| c.cpu)
+}
+
+/// The current LWP's id.
+pub fn curlwp() -> u64 {
+    with_ctx(|c| c.lwp)
+}
+
+/// A point where a preemptible LWP may be switched out and migrate.
+pub fn preempt_point() {
+    with_ctx(maybe_migrate);
+    sync::thread::yield_now();
+}
+
+/// Move the current (preemptible, unbound) LWP to `cpu`, as the scheduler
+/// might at any preemption point.
+pub fn migrate_to(cpu: usize) {
+    with_ctx(|c| {
+        assert!(
+            !c.bound && !c.intr && !c.preempt_held && c.nopreempt == 0 && c.spl == 0,
+            "host kernel: migrate_to from a pinned context"
+        );
+        let to = cpu % c.m.ncpu();
+        if to != c.cpu {
+            c.cpu = to;
+            c.m.stats.migrations.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
+fn xorshift(r: &mut u64) -> u64 {
+    let mut x = *r;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *r = x;
+    x
+}
+
+/// Move a preemptible, unbound LWP to a random CPU (sometimes).
+fn maybe_migrate(c: &mut Ctx) {
+    if c.bound || c.intr || c.preempt_held || c.nopreempt > 0 || c.spl > 0 {
+        return;
+    }
+    let pct = c.m.migrate_pct.load(Ordering::Relaxed);
+    if xorshift(&mut c.rng) % 100 < pct {
+        let n = c.m.ncpu() as u64;
+        let to = (xorshift(&mut c.rng) % n) as usize;
+        if to != c.cpu {
+            c.cpu = to;
+            c.m.stats.migrations.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Take or give back the preemption/IPL tokens so that they match the
+/// LWP's state (the single place where an LWP "gets on" or "leaves" a CPU).
+fn settle() {
+    loop {
+        // Decide outside the RefCell borrow, block without it.
+        enum Op {
+            TakePreempt(Arc<Machine>, usize, u64),
+            TakeIpl(Arc<Machine>, usize, u64),
+            Done,
+        }
+        let op = with_ctx(|c| {
+            if c.intr {
+                return Op::Done;
+            }
+            let want_preempt = c.nopreempt > 0 || c.spl > 0;
+            let want_ipl = c.spl > 0;
+            if c.ipl_held && !want_ipl {
+                c.m.cpus[c.cpu].ipl.release(c.lwp);
+                c.ipl_held = false;
+            }
+            if c.preempt_held && !want_preempt {
+                c.m.cpus[c.cpu].preempt.release(c.lwp);
+                c.preempt_held = false;
+                maybe_migrate(c);
+            }
+            if want_preempt && !c.preempt_held {
+                return Op::TakePreempt(Arc::clone(&c.m), c.cpu, c.lwp);
+            }
+            if want_ipl && !c.ipl_held {
+                return Op::TakeIpl(Arc::clone(&c.m), c.cpu, c.lwp);
+            }
+            Op::Done
+        });
+        match op {
+            Op::TakePreempt(m, cpu, lwp) => {
+                m.cpus[cpu].preempt.acquire(lwp);
+                with_ctx(|c| c.preempt_held = true);
+            }
+            Op::TakeIpl(m, cpu, lwp) => {
+                m.cpus[cpu].ipl.acquire(lwp);
+                with_ctx(|c| c.ipl_held = true);
+            }
+            Op::Done => return,
+        }
+    }
+}
+
+/// Sleep: give up the CPU (both tokens) while `f` blocks, then get back on
+/// a CPU -- another one, if the LWP is not bound.
+pub(crate) fn sleep<R>(f: impl FnOnce() -> R) -> R {
+    let (m, lwp, cpu, intr, had_ipl, had_preempt) = with_ctx(|c| {
+        let s = (
+            Arc::clone(&c.m),
+            c.lwp,
+            c.cpu,
+            c.intr,
+            c.ipl_held,
+            c.preempt_held,
+        );
+        c.ipl_held = false;
+        c.preempt_held = false;
+        s
+    });
+    if had_ipl {
+        m.cpus[cpu].ipl.release(lwp);
+    }
+    if had_preempt {
+        m.cpus[cpu].preempt.release(lwp);
+    }
+    m.stats.sleeps.fetch_add(1, Ordering::Relaxed);
+    let r = f();
+    if intr {
+        // A soft interrupt resumes on its CPU at its IPL.
+        if had_ipl {
+            m.cpus[cpu].ipl.acquire(lwp);
+            with_ctx(|c| c.ipl_held = true);
+        }
+    } else {
+        with_ctx(|c| {
+            let (np, spl) = (c.nopreempt, c.spl);
+            c.nopreempt = 0;
+            c.spl = 0;
+            maybe_migrate(c);
+            c.nopreempt = np;
+            c.spl = spl;
+        });
+        settle();
+    }
+    r
+}
+
+/// A host percpu(9) allocation: one `int64_t` counter per CPU.
+struct HostPercpu {
+    size: usize,
+    slots: Box<[AtomicI64]>,
+}
+
+struct SendPtr(*mut c_void, *mut c_void);
+// SAFETY: the xcall arguments are only used while the broadcaster waits,
+// exactly as the kernel's xc_broadcast passes them to other CPUs.
+unsafe impl Send for SendPtr {}
+
+// SAFETY: the simulation provides the documented semantics: getref takes
+// the CPU's preemption token (so the xcall, which must be dispatched through
+// that token, is excluded), splhigh takes the IPL token (excluding
+// interrupt handlers on that CPU), xcalls run bound to each CPU and are
+// joined (a happens-before edge both ways), mutexes/condvars are real ones.
+unsafe impl Kernel for Host {
+    type Slot = AtomicI64;
+
+    fn percpu_alloc(size: usize) -> NonNull<percpu> {
+        assert_eq!(size, 8, "host percpu: only int64_t counters are simulated");
+        let n = with_ctx(|c| c.m.ncpu());
+        let pc = Box::new(HostPercpu {
+            size,
+            slots: (0..n).map(|_| AtomicI64::new(0)).collect(),
+        });
+        LIVE_PERCPU.fetch_add(1, Ordering::SeqCst);
+        NonNull::from(Box::leak(pc)).cast()
+    }
+
+    unsafe fn percpu_free(pc: NonNull<percpu>, size: usize) {
+        // SAFETY: caller's contract: `pc` came from percpu_alloc.
+        let b = unsafe { Box::from_raw(pc.cast::<HostPercpu>().as_ptr()) };
+        assert_eq!(b.size, size, "percpu_free: size mismatch");
+        LIVE_PERCPU.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<AtomicI64> {
+        Self::kpreempt_disable();
+        let cpu = curcpu();
+        // SAFETY: caller's contract: `pc` is a live HostPercpu.
+        let p = unsafe { pc.cast::<HostPercpu>().as_ref() };
+        NonNull::from(&p.slots[cpu])
+    }
+
+    unsafe fn percpu_putref(_pc: NonNull<percpu>) {
+        Self::kpreempt_enable();
+    }
+
+    fn kpreempt_disable() {
+        with_ctx(|c| c.nopreempt += 1);
+        settle();
+    }
+
+    fn kpreempt_enable() {
+        with_ctx(|c| {
+            assert!(c.nopreempt > 0, "kpreempt_enable: not disabled");
+            c.nopreempt -= 1;
+        });
+        settle();
+    }
+
+    fn splhigh() -> Spl {
+        let s = with_ctx(|c| {
+            let s = c.spl;
+            c.spl += 1;
+            s
+        });
+        settle();
+        Spl(s)
+    }
+
+    fn splx(s: Spl) {
+        with_ctx(|c| c.spl = s.0);
+        settle();
+    }
+
+    unsafe fn xc_broadcast_wait(f: XcFunc, a: *mut c_void, b: *mut c_void) {
+        let (m, lwp) = with_ctx(|c| {
+            assert!(!c.intr, "xc_broadcast: in interrupt context");
+            (Arc::clone(&c.m), c.lwp)
+        });
+        m.stats.xcalls.fetch_add(1, Ordering::Relaxed);
+        sleep(|| {
+            m.xc_lowpri.acquire(lwp);
+            let handles: Vec<_> = (0..m.ncpu())
+                .map(|cpu| {
+                    let m2 = Arc::clone(&m);
+                    let args = SendPtr(a, b);
+                    sync::thread::spawn(move || {
+                        let args = args;
+                        m2.bound_lwp(cpu, || {
+                            // Dispatch: the xcall thread gets this CPU only
+                            // when nobody has preemption disabled on it.
+                            let me = curlwp();
+                            m2.cpus[cpu].preempt.acquire(me);
+                            m2.cpus[cpu].preempt.release(me);
+                            // SAFETY: the broadcaster's contract: `f` may be
+                            // called with (a, b) until we are joined.
+                            unsafe { f(args.0, args.1) }
+                        })
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Err(e) = h.join() {
+                    std::panic::resume_unwind(e);
+                }
+            }
+            m.xc_lowpri.release(lwp);
+        })
+    }
+
+    unsafe fn mutex_enter(m: NonNull<kmutex>) {
+        // SAFETY: caller's contract: host kmutexes are HostMutexes.
+        unsafe { m.cast::<HostMutex>().as_ref() }.enter();
+    }
+    unsafe fn mutex_exit(m: NonNull<kmutex>) {
+        // SAFETY: as above.
+        unsafe { m.cast::<HostMutex>().as_ref() }.exit();
+    }
+    unsafe fn mutex_owned(m: NonNull<kmutex>) -> bool {
+        // SAFETY: as above.
+        unsafe { m.cast::<HostMutex>().as_ref() }.owned()
+    }
+    unsafe fn mutex_ownable(m: NonNull<kmutex>) -> bool {
+        // SAFETY: as above.
+        !unsafe { m.cast::<HostMutex>().as_ref() }.owned()
+    }
+    unsafe fn cv_wait(cv: NonNull<kcondvar>, m: NonNull<kmutex>) {
+        // SAFETY: caller's contract: host objects.
+        let (cv, m) = unsafe {
+            (
+                cv.cast::<HostCondvar>().as_ref(),
+                m.cast::<HostMutex>().as_ref(),
+            )
+        };
+        cv.wait(m);
+    }
+    unsafe fn cv_broadcast(cv: NonNull<kcondvar>) {
+        // SAFETY: caller's contract: host condvar.
+        unsafe { cv.cast::<HostCondvar>().as_ref() }.broadcast();
+    }
+
+    fn panic(args: fmt::Arguments<'_>) -> ! {
+        panic!("panic: {args}")
+    }
+}

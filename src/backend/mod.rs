@@ -1,0 +1,19 @@
+//! Implementations of [`crate::kernel::Kernel`].
+//!
+//! * [`netbsd`]: the real kernel, through [`crate::ffi::kernel`].
+//! * [`host`] (feature `host`): a simulated multiprocessor kernel on std
+//!   threads, for the tests.
+//!
+//! [`Current`] is the backend the exported C functions use.
+
+#[cfg(feature = "host")]
+pub mod host;
+#[cfg(not(feature = "host"))]
+pub mod netbsd;
+
+/// The backend behind the exported C functions.
+#[cfg(feature = "host")]
+pub type Current = host::Host;
+/// The backend behind the exported C functions.
+#[cfg(not(feature = "host"))]
+pub type Current = netbsd::NetBSD;

@@ -1,0 +1,131 @@
+//! The NetBSD kernel backend: every primitive is the kernel's own function.
+
+use core::ffi::{c_char, c_void};
+use core::fmt::{self, Write};
+use core::ptr::NonNull;
+use core::sync::atomic::AtomicI64;
+
+use crate::ffi::kernel as k;
+use crate::kernel::{kcondvar, kmutex, percpu, Kernel, Spl, XcFunc};
+
+/// The running NetBSD kernel.
+pub struct NetBSD;
+
+// SAFETY: these are the kernel's percpu(9), kpreempt, spl, xcall(9),
+// mutex(9), condvar(9) and panic(9), which have exactly the semantics the
+// trait documents (that is where the trait's contract comes from).
+unsafe impl Kernel for NetBSD {
+    type Slot = AtomicI64;
+
+    #[inline]
+    fn percpu_alloc(size: usize) -> NonNull<percpu> {
+        // SAFETY: percpu_alloc sleeps and never fails (returns non-NULL).
+        let p = unsafe { k::percpu_alloc(size) };
+        match NonNull::new(p) {
+            Some(p) => p,
+            None => Self::panic(format_args!("localcount_init: percpu_alloc failed")),
+        }
+    }
+    #[inline]
+    unsafe fn percpu_free(pc: NonNull<percpu>, size: usize) {
+        // SAFETY: caller's contract.
+        unsafe { k::percpu_free(pc.as_ptr(), size) }
+    }
+    #[inline(always)]
+    unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<AtomicI64> {
+        // SAFETY: caller's contract; the returned slot is an int64_t, which
+        // has the size and alignment of AtomicI64 on every kernel target.
+        let p = unsafe { k::percpu_getref(pc.as_ptr()) } as *mut AtomicI64;
+        // SAFETY: percpu_getref never returns NULL for a live allocation.
+        unsafe { NonNull::new_unchecked(p) }
+    }
+    #[inline(always)]
+    unsafe fn percpu_putref(pc: NonNull<percpu>) {
+        // SAFETY: caller's contract.
+        unsafe { k::percpu_putref(pc.as_ptr()) }
+    }
+    #[inline(always)]
+    fn kpreempt_disable() {
+        // SAFETY: callable in any context.
+        unsafe { k::kpreempt_disable() }
+    }
+    #[inline(always)]
+    fn kpreempt_enable() {
+        // SAFETY: callable in any context; pairs with kpreempt_disable.
+        unsafe { k::kpreempt_enable() }
+    }
+    #[inline(always)]
+    fn splhigh() -> Spl {
+        // SAFETY: callable in any context.
+        Spl(unsafe { k::rust_localcount_splhigh() })
+    }
+    #[inline(always)]
+    fn splx(s: Spl) {
+        // SAFETY: `s` came from splhigh on this CPU (guard discipline).
+        unsafe { k::rust_localcount_splx(s.0) }
+    }
+    unsafe fn xc_broadcast_wait(f: XcFunc, a: *mut c_void, b: *mut c_void) {
+        // SAFETY: flags 0 = low-priority xcall; thread context (caller).
+        unsafe { k::xc_wait(k::xc_broadcast(0, f, a, b)) }
+    }
+    #[inline]
+    unsafe fn mutex_enter(m: NonNull<kmutex>) {
+        // SAFETY: caller's contract.
+        unsafe { k::mutex_enter(m.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn mutex_exit(m: NonNull<kmutex>) {
+        // SAFETY: caller's contract.
+        unsafe { k::mutex_exit(m.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn mutex_owned(m: NonNull<kmutex>) -> bool {
+        // SAFETY: caller's contract.
+        unsafe { k::mutex_owned(m.as_ptr()) != 0 }
+    }
+    #[inline]
+    unsafe fn mutex_ownable(m: NonNull<kmutex>) -> bool {
+        // SAFETY: caller's contract.
+        unsafe { k::mutex_ownable(m.as_ptr()) != 0 }
+    }
+    #[inline]
+    unsafe fn cv_wait(cv: NonNull<kcondvar>, m: NonNull<kmutex>) {
+        // SAFETY: caller's contract.
+        unsafe { k::cv_wait(cv.as_ptr(), m.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn cv_broadcast(cv: NonNull<kcondvar>) {
+        // SAFETY: caller's contract.
+        unsafe { k::cv_broadcast(cv.as_ptr()) }
+    }
+
+    #[cold]
+    fn panic(args: fmt::Arguments<'_>) -> ! {
+        let mut buf = PanicBuf {
+            buf: [0; 256],
+            len: 0,
+        };
+        let _ = buf.write_fmt(args);
+        let end = buf.len.min(buf.buf.len() - 1);
+        buf.buf[end] = 0;
+        // SAFETY: "%s" with a NUL-terminated buffer; panic() never returns.
+        unsafe { k::panic(c"%s".as_ptr(), buf.buf.as_ptr() as *const c_char) }
+    }
+}
+
+/// A fixed buffer that panic messages are formatted into (no allocation in
+/// a panic path); longer messages are truncated.
+struct PanicBuf {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Write for PanicBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len() - 1 - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! The kernel primitives that localcount(9) is written against.
+//!
+//! The protocol in [`crate::localcount`] uses nothing but this trait, so the
+//! same code runs in a NetBSD kernel ([`crate::backend::netbsd`]) and in the
+//! host simulation ([`crate::backend::host`]), the way parking_lot_core
+//! separates its portable core from the OS parkers.
+//!
+//! The trait mirrors the kernel's own interfaces one to one (percpu(9),
+//! `kpreempt_disable(9)`, spl(9), xcall(9), mutex(9), condvar(9),
+//! panic(9)); the guards below give them RAII shape so that a preemption or
+//! IPL section cannot be left open by an early return.
+
+use core::ffi::c_void;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+/// `struct kmutex`: the kernel's mutex, opaque to Rust (its layout is MD).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct kmutex {
+    _opaque: [u8; 0],
+    _not_send_sync: PhantomData<*mut u8>,
+}
+
+/// `struct kcondvar`: the kernel's condition variable, opaque to Rust.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct kcondvar {
+    _opaque: [u8; 0],
+    _not_send_sync: PhantomData<*mut u8>,
+}
+
+/// `struct percpu`: a percpu(9) allocation handle, opaque to Rust.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct percpu {
+    _opaque: [u8; 0],
+    _not_send_sync: PhantomData<*mut u8>,
+}
+
+/// `xcfunc_t`: a cross-call function, `void (*)(void *, void *)`.
+pub type XcFunc = unsafe extern "C" fn(*mut c_void, *mut c_void);
+
+/// A saved interrupt priority level, as returned by `splhigh()`.
+#[derive(Clone, Copy, Debug)]
+pub struct Spl(pub core::ffi::c_int);
+
+/// One CPU's `int64_t` counter in a percpu(9) allocation.
+///
+/// The per-CPU update is a read-modify-write that is not atomic between CPUs
+/// (that is the point of localcount); it must be made atomic with respect to
+/// interrupts on the same CPU by its caller.  `load`/`store` are single,
+/// untorn accesses.
+pub trait PerCpuSlot {
+    /// Read this CPU's counter.
+    fn load(&self) -> i64;
+    /// Write this CPU's counter.
+    fn store(&self, v: i64);
+}
+
+impl PerCpuSlot for core::sync::atomic::AtomicI64 {
+    #[inline(always)]
+    fn load(&self) -> i64 {
+        self.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn store(&self, v: i64) {
+        self.store(v, core::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The kernel services localcount(9) needs.
+///
+/// # Safety
+///
+/// Implementations must provide the NetBSD semantics the protocol relies on:
+///
+/// * `percpu_getref` disables kernel preemption and returns this CPU's slot,
+///   valid until the matching `percpu_putref`; slots start at zero.
+/// * While a thread has preemption disabled on CPU *c*, the low-priority
+///   cross-call of [`Kernel::xc_broadcast_wait`] cannot run on *c*.
+/// * `xc_broadcast_wait(f, a, b)` runs `f(a, b)` once on every CPU, in thread
+///   context bound to that CPU, and returns when all have finished; what the
+///   caller wrote before the call is visible to every `f`, and what every
+///   `f` wrote is visible to the caller afterwards.
+/// * `splhigh` blocks every interrupt on this CPU until the matching `splx`.
+/// * `mutex_*`/`cv_*` are mutex(9)/condvar(9) on the objects passed, which
+///   the caller guarantees are initialized kernel mutexes/condvars.
+/// * `panic` does not return.
+pub unsafe trait Kernel {
+    /// The type of one CPU's counter as seen through `percpu_getref`.
+    type Slot: PerCpuSlot;
+
+    /// `percpu_alloc(size)`: zero-filled per-CPU storage.  May sleep; never
+    /// fails.
+    fn percpu_alloc(size: usize) -> NonNull<percpu>;
+    /// `percpu_free(pc, size)`.  May sleep.
+    ///
+    /// # Safety
+    /// `pc` came from `percpu_alloc(size)` and is not used afterwards.
+    unsafe fn percpu_free(pc: NonNull<percpu>, size: usize);
+    /// `percpu_getref(pc)`: disable preemption, return this CPU's slot.
+    ///
+    /// # Safety
+    /// `pc` is a live allocation of `size_of::<i64>()` bytes.
+    unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<Self::Slot>;
+    /// `percpu_putref(pc)`: end the reference, re-enable preemption.
+    ///
+    /// # Safety
+    /// Pairs with the last `percpu_getref(pc)` of this thread.
+    unsafe fn percpu_putref(pc: NonNull<percpu>);
+
+    /// `kpreempt_disable()`.
+    fn kpreempt_disable();
+    /// `kpreempt_enable()`.
+    fn kpreempt_enable();
+
+    /// `splhigh()`: block all interrupts on this CPU.
+    fn splhigh() -> Spl;
+    /// `splx(s)`: restore the priority level `s`.
+    fn splx(s: Spl);
+
+    /// `xc_wait(xc_broadcast(0, f, a, b))`: low-priority broadcast cross-call.
+    ///
+    /// # Safety
+    /// `f` may be called with `a` and `b` on every CPU until this returns.
+    unsafe fn xc_broadcast_wait(f: XcFunc, a: *mut c_void, b: *mut c_void);
+
+    /// `mutex_enter(m)`.
+    ///
+    /// # Safety
+    /// `m` is an initialized kernel mutex.
+    unsafe fn mutex_enter(m: NonNull<kmutex>);
+    /// `mutex_exit(m)`.
+    ///
+    /// # Safety
+    /// `m` is an initialized kernel mutex.
+    unsafe fn mutex_exit(m: NonNull<kmutex>);
+    /// `mutex_owned(m)`.
+    ///
+    /// # Safety
+    /// `m` is an initialized kernel mutex.
+    unsafe fn mutex_owned(m: NonNull<kmutex>) -> bool;
+    /// `mutex_ownable(m)`: the caller could take `m` without deadlocking on
+    /// itself (a real check only under LOCKDEBUG).
+    ///
+    /// # Safety
+    /// `m` is an initialized kernel mutex.
+    unsafe fn mutex_ownable(m: NonNull<kmutex>) -> bool;
+    /// `cv_wait(cv, m)`.
+    ///
+    /// # Safety
+    /// `cv`/`m` are initialized and `m` is held by the caller.
+    unsafe fn cv_wait(cv: NonNull<kcondvar>, m: NonNull<kmutex>);
+    /// `cv_broadcast(cv)`.
+    ///
+    /// # Safety
+    /// `cv` is an initialized kernel condvar.
+    unsafe fn cv_broadcast(cv: NonNull<kcondvar>);
+
+    /// `panic(fmt, ...)`.
+    fn panic(args: fmt::Arguments<'_>) -> !;
+}
+
+/// A section with kernel preemption disabled (`kpreempt_disable`).
+#[must_use]
+pub struct PreemptDisabled<K: Kernel> {
+    _k: PhantomData<K>,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl<K: Kernel> PreemptDisabled<K> {
+    /// `kpreempt_disable()` until the guard is dropped.
+    #[inline(always)]
+    pub fn new() -> Self {
+        K::kpreempt_disable();
+        PreemptDisabled {
+            _k: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<K: Kernel> Default for PreemptDisabled<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Kernel> Drop for PreemptDisabled<K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        K::kpreempt_enable();
+    }
+}
+
+/// A section with all interrupts on this CPU blocked (`splhigh`/`splx`).
+#[must_use]
+pub struct SplHigh<K: Kernel> {
+    s: Spl,
+    _k: PhantomData<K>,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl<K: Kernel> SplHigh<K> {
+    /// `s = splhigh()`; `splx(s)` when the guard is dropped.
+    #[inline(always)]
+    pub fn new() -> Self {
+        SplHigh {
+            s: K::splhigh(),
+            _k: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<K: Kernel> Default for SplHigh<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Kernel> Drop for SplHigh<K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        K::splx(self.s);
+    }
+}
+
+/// This CPU's slot of a percpu(9) counter, between `percpu_getref` and
+/// `percpu_putref` (preemption is disabled while it lives).
+#[must_use]
+pub struct PerCpuRef<'a, K: Kernel> {
+    pc: NonNull<percpu>,
+    slot: &'a K::Slot,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl<'a, K: Kernel> PerCpuRef<'a, K> {
+    /// `percpu_getref(pc)`.
+    ///
+    /// # Safety
+    /// `pc` is a live `int64_t` percpu allocation that outlives `'a`.
+    #[inline(always)]
+    pub unsafe fn get(pc: NonNull<percpu>) -> Self {
+        // SAFETY: the caller guarantees `pc` is a live int64_t allocation.
+        let p = unsafe { K::percpu_getref(pc) };
+        PerCpuRef {
+            pc,
+            // SAFETY: by the Kernel contract the slot stays valid and owned
+            // by this CPU until percpu_putref, which only our Drop calls;
+            // the guard is !Send, so it cannot move to another CPU's thread.
+            slot: unsafe { p.as_ref() },
+            _not_send: PhantomData,
+        }
+    }
+
+    /// This CPU's counter.
+    #[inline(always)]
+    pub fn slot(&self) -> &K::Slot {
+        self.slot
+    }
+}
+
+impl<K: Kernel> Drop for PerCpuRef<'_, K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: pairs with the percpu_getref in `get`.
+        unsafe { K::percpu_putref(self.pc) }
+    }
+}
+
+/// The `(cv, interlock)` pair a localcount is released and drained with.
+///
+/// Invariant: both pointers designate initialized kernel objects for the
+/// lifetime of the value (established by [`Interlock::new`]'s caller).
+#[derive(Clone, Copy)]
+pub struct Interlock<K: Kernel> {
+    cv: NonNull<kcondvar>,
+    mtx: NonNull<kmutex>,
+    _k: PhantomData<K>,
+}
+
+impl<K: Kernel> Interlock<K> {
+    /// Wrap a condvar/mutex pair.
+    ///
+    /// # Safety
+    /// `cv` and `mtx` are initialized kernel objects that stay valid while
+    /// the returned value is used.
+    #[inline(always)]
+    pub unsafe fn new(cv: NonNull<kcondvar>, mtx: NonNull<kmutex>) -> Self {
+        Interlock {
+            cv,
+            mtx,
+            _k: PhantomData,
+        }
+    }
+
+    /// The mutex, for messages.
+    pub fn mutex_ptr(&self) -> *const kmutex {
+        self.mtx.as_ptr()
+    }
+    /// `mutex_enter(interlock)`.
+    #[inline(always)]
+    pub fn enter(&self) {
+        // SAFETY: type invariant: `mtx` is an initialized kernel mutex.
+        unsafe { K::mutex_enter(self.mtx) }
+    }
+    /// `mutex_exit(interlock)`.
+    #[inline(always)]
+    pub fn exit(&self) {
+        // SAFETY: type invariant.
+        unsafe { K::mutex_exit(self.mtx) }
+    }
+    /// `mutex_owned(interlock)`.
+    #[inline(always)]
+    pub fn owned(&self) -> bool {
+        // SAFETY: type invariant.
+        unsafe { K::mutex_owned(self.mtx) }
+    }
+    /// `mutex_ownable(interlock)`.
+    #[inline(always)]
+    pub fn ownable(&self) -> bool {
+        // SAFETY: type invariant.
+        unsafe { K::mutex_ownable(self.mtx) }
+    }
+    /// `cv_wait(cv, interlock)`; the caller holds the interlock.
+    #[inline(always)]
+    pub fn wait(&self) {
+        // SAFETY: type invariant; the protocol only waits with the interlock
+        // held (asserted by the caller).
+        unsafe { K::cv_wait(self.cv, self.mtx) }
+    }
+    /// `cv_broadcast(cv)`.
+    #[inline(always)]
+    pub fn broadcast(&self) {
+        // SAFETY: type invariant.
+        unsafe { K::cv_broadcast(self.cv) }
+    }
+}

@@ -1,0 +1,38 @@
+//! NetBSD localcount(9) in Rust.
+//!
+//! This crate is a drop-in replacement for `sys/kern/subr_localcount.c`: a
+//! `no_std` library with exactly the C ABI of NetBSD-current
+//! (`<sys/localcount.h>`), built as one relocatable object that a NetBSD
+//! kernel links instead of the C implementation (`options RUST_LOCALCOUNT`).
+//!
+//! How to read it, from the C call to the algorithm:
+//!
+//! * [`ffi::exports`] -- every `extern "C"` function the kernel calls.  Each
+//!   one turns raw pointers into references (the only place that does) and
+//!   calls the protocol.
+//! * [`localcount`] -- the localcount(9) protocol (acquire, release, drain),
+//!   written once, generic over the kernel primitives.
+//! * [`kernel`] -- the [`kernel::Kernel`] trait: the few primitives the
+//!   protocol needs (percpu(9), kpreempt, spl, xcall(9), mutex(9),
+//!   condvar(9), panic), plus RAII guards over them.
+//! * [`backend`] -- implementations of [`kernel::Kernel`]: the real NetBSD
+//!   kernel (through [`ffi::kernel`], the one place that imports kernel
+//!   symbols) and, behind the `host` feature, a std-backed simulation of a
+//!   multiprocessor kernel used by the tests.
+//! * [`diag`] -- `KASSERT`-style checks and the kernel's panic messages.
+#![cfg_attr(not(feature = "host"), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+#[macro_use]
+pub mod diag;
+pub mod backend;
+pub mod ffi;
+pub mod kernel;
+pub mod localcount;
+
+pub use localcount::LocalCount;
+
+#[cfg(all(not(feature = "host"), not(test)))]
+mod panic_handler;

@@ -1,0 +1,417 @@
+//! The localcount(9) protocol.
+//!
+//! A localcount is a reference count whose acquire and release touch only a
+//! per-CPU `int64_t` (no interprocessor atomics); the price is an expensive,
+//! one-shot drain that gathers every CPU's count with a cross-call.  The
+//! algorithm is NetBSD-current's (`subr_localcount.c` 1.8), written once
+//! against [`Kernel`]:
+//!
+//! * **acquire**: this CPU's counter += 1, with preemption disabled and
+//!   interrupts blocked around the read-modify-write.
+//! * **release**: with preemption disabled, look at `lc_totalp`.  `NULL`:
+//!   this CPU's counter -= 1 as above (fast path).  Otherwise a drain is
+//!   running: take the interlock, `--*lc_totalp`, wake the drainer at zero.
+//! * **drain** (interlock held): publish `lc_totalp = &total` (a counter on
+//!   the drainer's stack), drop the interlock, run a low-priority xcall on
+//!   every CPU that moves that CPU's counter into `total` under the
+//!   interlock, retake the interlock and sleep until `total == 0`; then
+//!   poison `lc_totalp` with `1`.  Returns with the interlock held.
+//! * **fini** (after drain): free the per-CPU storage.
+//!
+//! Why it is correct (NetBSD's argument, which the host simulation and the
+//! model checker exercise): the low-priority xcall cannot run on a CPU while
+//! a thread there has preemption disabled.  A release that saw
+//! `lc_totalp == NULL` with preemption disabled therefore finishes its local
+//! decrement before that CPU's xcall sums the counter; a release that starts
+//! after the xcall ran on its CPU sees the non-NULL `lc_totalp` (the xcall
+//! took the interlock after the drainer published it) and takes the slow
+//! path.  Interrupts are blocked around the per-CPU update so that an
+//! interrupt handler on the same CPU adjusting the same localcount cannot
+//! lose an update (NetBSD 1.8 added `splhigh` for this).
+//!
+//! The invariants of [`LocalCount`]: `lc_totalp` is `NULL` (idle), the
+//! address of a live drainer's `total` (draining; only dereferenced with the
+//! interlock held) or [`POISON`] (drained); `lc_percpu` is the percpu(9)
+//! allocation made by `init` until `fini`.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+use crate::kernel::{
+    kmutex, percpu, Interlock, Kernel, PerCpuRef, PerCpuSlot, PreemptDisabled, SplHigh,
+};
+
+/// `lc_totalp` after a drain: `(void *)(uintptr_t)1`.
+pub const POISON: *mut i64 = ptr::without_provenance_mut(1);
+
+/// Size of one CPU's counter in the percpu(9) allocation.
+pub const SLOT_SIZE: usize = core::mem::size_of::<i64>();
+
+/// `int64_t *lc_totalp`, accessed atomically from Rust.
+///
+/// cbindgen:no-export
+#[repr(transparent)]
+pub struct TotalPtr(AtomicPtr<i64>);
+
+/// `struct percpu *lc_percpu`, accessed atomically from Rust.
+///
+/// cbindgen:no-export
+#[repr(transparent)]
+pub struct PercpuPtr(AtomicPtr<percpu>);
+
+/// `volatile uint32_t lc_refcnt`, maintained with atomic operations.
+///
+/// cbindgen:no-export
+#[repr(transparent)]
+pub struct RefCnt(AtomicU32);
+
+/// A localcount(9) reference count: `struct localcount`.
+///
+/// The layout is the ABI of NetBSD-current's `<sys/localcount.h>` (the
+/// struct is embedded by value in IPsec and module-hook structures): three
+/// words, 24 bytes with alignment 8 on LP64, 12/4 on ILP32, `lc_refcnt`
+/// always present.  A zero-filled `struct localcount` is what
+/// `localcount_init` expects (it does not touch `lc_refcnt`).
+#[repr(C)]
+pub struct LocalCount {
+    /// NULL, the drainer's total, or the poison `1` after a drain.
+    pub lc_totalp: TotalPtr,
+    /// This object's per-CPU `int64_t` counters.
+    pub lc_percpu: PercpuPtr,
+    /// Total references; only kept with DEBUG && LOCKDEBUG.
+    pub lc_refcnt: RefCnt,
+}
+
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    const W: usize = size_of::<usize>();
+    assert!(size_of::<LocalCount>() == if W == 8 { 24 } else { 12 });
+    assert!(align_of::<LocalCount>() == W);
+    assert!(offset_of!(LocalCount, lc_totalp) == 0);
+    assert!(offset_of!(LocalCount, lc_percpu) == W);
+    assert!(offset_of!(LocalCount, lc_refcnt) == 2 * W);
+};
+
+// SAFETY: every field is an atomic; the protocol (not the type system)
+// decides who may touch what, as in C.
+unsafe impl Sync for LocalCount {}
+// SAFETY: as above; no thread affinity.
+unsafe impl Send for LocalCount {}
+
+impl LocalCount {
+    /// A zero-filled localcount, like static storage or `kmem_zalloc`.
+    pub const fn zeroed() -> Self {
+        LocalCount {
+            lc_totalp: TotalPtr(AtomicPtr::new(ptr::null_mut())),
+            lc_percpu: PercpuPtr(AtomicPtr::new(ptr::null_mut())),
+            lc_refcnt: RefCnt(AtomicU32::new(0)),
+        }
+    }
+
+    /// View a C `struct localcount *` as a reference.
+    ///
+    /// # Safety
+    /// `p` is non-NULL, aligned, points to a `struct localcount` that stays
+    /// allocated for `'a`, and is accessed only through atomic operations
+    /// (this crate's functions) for that time.
+    #[inline(always)]
+    pub unsafe fn from_ptr<'a>(p: *const LocalCount) -> &'a LocalCount {
+        // SAFETY: guaranteed by the caller.
+        unsafe { &*p }
+    }
+
+    /// The raw `lc_totalp` (idle: NULL; draining: `&total`; drained: 1).
+    #[inline(always)]
+    pub fn totalp(&self) -> *mut i64 {
+        self.lc_totalp.0.load(Ordering::Relaxed)
+    }
+
+    /// The debug reference count (`lc_refcnt`).
+    #[inline(always)]
+    pub fn refcnt(&self) -> u32 {
+        self.lc_refcnt.0.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    fn percpu<K: Kernel>(&self, what: &str) -> NonNull<percpu> {
+        match NonNull::new(self.lc_percpu.0.load(Ordering::Relaxed)) {
+            Some(pc) => pc,
+            None => K::panic(format_args!(
+                "{what}: localcount {:p} is not initialized",
+                self as *const Self
+            )),
+        }
+    }
+}
+
+/// Which protections the protocol uses.
+///
+/// Only [`Correct`] is sound.  The others exist to show that the tests can
+/// fail: the model checker, the host stress tests and the in-kernel suite
+/// must catch them (they are selected for the exported functions by the
+/// `broken-*` Cargo features, and used directly by the model tests).
+pub trait Variant {
+    /// `kpreempt_disable()` around the release fast path.
+    const PREEMPT_IN_RELEASE: bool;
+    /// `splhigh()` around the per-CPU read-modify-write.
+    const SPL_AROUND_UPDATE: bool;
+}
+
+/// The NetBSD-current protocol.
+pub struct Correct;
+impl Variant for Correct {
+    const PREEMPT_IN_RELEASE: bool = true;
+    const SPL_AROUND_UPDATE: bool = true;
+}
+
+/// BROKEN: release reads `lc_totalp` with preemption enabled.
+pub struct NoPreemptInRelease;
+impl Variant for NoPreemptInRelease {
+    const PREEMPT_IN_RELEASE: bool = false;
+    const SPL_AROUND_UPDATE: bool = true;
+}
+
+/// BROKEN: the per-CPU update can be interrupted on the same CPU.
+pub struct NoSplAroundUpdate;
+impl Variant for NoSplAroundUpdate {
+    const PREEMPT_IN_RELEASE: bool = true;
+    const SPL_AROUND_UPDATE: bool = false;
+}
+
+/// The variant the exported C functions use (always [`Correct`] unless a
+/// `broken-*` feature was selected on purpose).
+#[cfg(not(any(
+    feature = "broken-release-no-preempt",
+    feature = "broken-percpu-no-spl"
+)))]
+pub type Built = Correct;
+/// The variant the exported C functions use (DELIBERATELY BROKEN build).
+#[cfg(feature = "broken-release-no-preempt")]
+pub type Built = NoPreemptInRelease;
+/// The variant the exported C functions use (DELIBERATELY BROKEN build).
+#[cfg(all(
+    feature = "broken-percpu-no-spl",
+    not(feature = "broken-release-no-preempt")
+))]
+pub type Built = NoSplAroundUpdate;
+
+/// `localcount_init(lc)`: `lc_totalp = NULL`, allocate the per-CPU counters.
+/// Thread context; may sleep.  Leaves `lc_refcnt` alone.
+pub fn init<K: Kernel>(lc: &LocalCount) {
+    lc.lc_totalp.0.store(ptr::null_mut(), Ordering::Relaxed);
+    let pc = K::percpu_alloc(SLOT_SIZE);
+    lc.lc_percpu.0.store(pc.as_ptr(), Ordering::Relaxed);
+}
+
+/// `localcount_fini(lc)`: free the per-CPU counters of a drained localcount.
+/// Thread context; may sleep.
+pub fn fini<K: Kernel>(lc: &LocalCount) {
+    kassert!(K, lc.totalp() == POISON, "lc->lc_totalp == (void *)(uintptr_t)1");
+    let pc = lc.percpu::<K>("localcount_fini");
+    // SAFETY: `pc` was allocated by init with SLOT_SIZE; the localcount is
+    // drained, so no acquire/release may use it any more (their contract).
+    unsafe { K::percpu_free(pc, SLOT_SIZE) };
+}
+
+/// `localcount_acquire(lc)`: take a reference.  Any context; never sleeps.
+/// No drain may have started.
+#[inline]
+pub fn acquire<K: Kernel>(lc: &LocalCount) {
+    acquire_with::<K, Built>(lc)
+}
+
+/// [`acquire`] with an explicit protocol [`Variant`].
+#[inline]
+pub fn acquire_with<K: Kernel, V: Variant>(lc: &LocalCount) {
+    kassert!(K, lc.totalp().is_null(), "lc->lc_totalp == NULL");
+    adjust::<K, V>(lc, 1);
+    if crate::diag::LC_DEBUG {
+        let n = lc.lc_refcnt.0.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if n == 0 {
+            K::panic(format_args!("counter overflow"));
+        }
+    }
+}
+
+/// `localcount_release(lc, cv, interlock)`: drop a reference.  Fast path in
+/// any context; during a drain takes the interlock (which the caller must
+/// not hold) and may sleep on it.
+#[inline]
+pub fn release<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
+    release_with::<K, Built>(lc, il)
+}
+
+/// [`release`] with an explicit protocol [`Variant`].
+#[inline]
+pub fn release_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
+    // Block the low-priority xcall on this CPU: a drain that starts after we
+    // saw lc_totalp == NULL cannot count this CPU before our decrement lands.
+    let _np = V::PREEMPT_IN_RELEASE.then(PreemptDisabled::<K>::new);
+
+    if crate::diag::LC_DEBUG {
+        kassert!(K, il.ownable(), "mutex_ownable(interlock)");
+    }
+    if !lc.totalp().is_null() {
+        release_slow::<K>(lc, il);
+        return;
+    }
+    adjust::<K, V>(lc, -1);
+    if crate::diag::LC_DEBUG {
+        let n = lc.lc_refcnt.0.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1);
+        if n == u32::MAX {
+            K::panic(format_args!("counter underflow"));
+        }
+    }
+}
+
+/// The release slow path: a drain is running (or has finished: misuse).
+#[cold]
+#[inline(never)]
+fn release_slow<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
+    il.enter();
+    // Re-read under the interlock: the drainer's `total` is only ever
+    // dereferenced with the interlock held, and the drainer cannot return
+    // (ending `total`'s lifetime) without retaking it and poisoning.
+    let totalp = lc.totalp();
+    if totalp == POISON || totalp.is_null() {
+        il.exit();
+        K::panic(format_args!(
+            "localcount_release: localcount {:p} released after drain",
+            lc as *const LocalCount
+        ));
+    }
+    // SAFETY: `totalp` is a live drainer's `total` (invariant above), and we
+    // hold the interlock that serializes every access to it.
+    let n = unsafe {
+        *totalp -= 1;
+        *totalp
+    };
+    if n == 0 {
+        il.broadcast();
+    }
+    il.exit();
+}
+
+/// This CPU's counter += `delta`, atomically with respect to interrupts on
+/// this CPU and to the drain xcall.
+#[inline(always)]
+fn adjust<K: Kernel, V: Variant>(lc: &LocalCount, delta: i64) {
+    let what = if delta > 0 {
+        "localcount_acquire"
+    } else {
+        "localcount_release"
+    };
+    let pc = lc.percpu::<K>(what);
+    // SAFETY: an initialized localcount's lc_percpu is a live int64_t
+    // percpu allocation until fini, which the callers' contract orders after
+    // every acquire/release.
+    let r = unsafe { PerCpuRef::<K>::get(pc) };
+    let slot = r.slot();
+    if V::SPL_AROUND_UPDATE {
+        let _s = SplHigh::<K>::new();
+        slot.store(slot.load().wrapping_add(delta));
+    } else {
+        slot.store(slot.load().wrapping_add(delta));
+    }
+}
+
+/// `localcount_drain(lc, cv, interlock)`: wait for every reference to be
+/// released.  Thread context, interlock held on entry and on return (dropped
+/// while sleeping).  No acquire may start once this is called.
+pub fn drain<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
+    drain_with::<K, Built>(lc, il)
+}
+
+/// [`drain`] with an explicit protocol [`Variant`].
+pub fn drain_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
+    kassert!(K, il.owned(), "mutex_owned(interlock)");
+    kassert!(K, lc.totalp().is_null(), "lc->lc_totalp == NULL");
+
+    // The drainer's total, on this stack frame.  Releasers and the xcall
+    // only touch it with the interlock held, and this function does not
+    // return before poisoning lc_totalp with the interlock held.
+    let total = UnsafeCell::new(0i64);
+    lc.lc_totalp.0.store(total.get(), Ordering::Relaxed);
+
+    // Move every CPU's counter into `total`.  The xcall is also the global
+    // memory barrier after which every CPU sees the non-NULL lc_totalp.
+    il.exit();
+    // SAFETY: `transfer_xc` gets `lc` (alive: we hold a borrow until after
+    // the wait) and the interlock mutex (valid by Interlock's invariant).
+    unsafe {
+        K::xc_broadcast_wait(
+            transfer_xc::<K, V>,
+            lc as *const LocalCount as *mut c_void,
+            il.mutex_ptr() as *mut c_void,
+        );
+    }
+    il.enter();
+
+    loop {
+        // SAFETY: we hold the interlock, which serializes every access to
+        // `total` from releasers and xcalls.
+        let t = unsafe { *total.get() };
+        if t == 0 {
+            break;
+        }
+        // Transiently negative while the xcall ran (references migrate
+        // between CPUs); after it, never.
+        kassertmsg!(
+            K,
+            0 < t,
+            "0 < total",
+            "negatively referenced localcount: {:p}, {}",
+            lc as *const LocalCount,
+            t
+        );
+        if t < 0 {
+            // Without DIAGNOSTIC the C code would sleep forever here.
+            K::panic(format_args!(
+                "negatively referenced localcount: {:p}, {}",
+                lc as *const LocalCount, t
+            ));
+        }
+        il.wait();
+    }
+    lc.lc_totalp.0.store(POISON, Ordering::Relaxed);
+}
+
+/// The drain cross-call: move this CPU's counter into the drainer's total.
+///
+/// # Safety
+/// `cookie0` is the `&LocalCount` being drained and `cookie1` its interlock
+/// mutex; called only from [`drain_with`]'s broadcast.
+unsafe extern "C" fn transfer_xc<K: Kernel, V: Variant>(cookie0: *mut c_void, cookie1: *mut c_void) {
+    // SAFETY: the drainer passed a live localcount and waits for us.
+    let lc = unsafe { LocalCount::from_ptr(cookie0 as *const LocalCount) };
+    // SAFETY: the interlock mutex of the drain, valid while it waits.
+    let mtx = unsafe { NonNull::new_unchecked(cookie1 as *mut kmutex) };
+    // SAFETY: as above.
+    unsafe { K::mutex_enter(mtx) };
+    let pc = lc.percpu::<K>("localcount_drain");
+    {
+        // SAFETY: the localcount is initialized (drain's contract).
+        let r = unsafe { PerCpuRef::<K>::get(pc) };
+        let slot = r.slot();
+        let totalp = lc.totalp();
+        let _s = V::SPL_AROUND_UPDATE.then(SplHigh::<K>::new);
+        let local = slot.load();
+        // SAFETY: lc_totalp is the waiting drainer's total and we hold the
+        // interlock.
+        unsafe { *totalp += local };
+        slot.store(0);
+    }
+    // SAFETY: taken above.
+    unsafe { K::mutex_exit(mtx) };
+}
+
+/// 1 if `localcount_debug_refcnt` counts (the library was built for a
+/// kernel with DEBUG and LOCKDEBUG), else 0.
+#[cfg(feature = "lc-debug")]
+pub const LOCALCOUNT_DEBUG_REFCNT: u32 = 1;
+/// 1 if `localcount_debug_refcnt` counts (the library was built for a
+/// kernel with DEBUG and LOCKDEBUG), else 0.
+#[cfg(not(feature = "lc-debug"))]
+pub const LOCALCOUNT_DEBUG_REFCNT: u32 = 0;
