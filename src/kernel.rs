@@ -275,12 +275,18 @@ impl<K: Kernel> Drop for PerCpuRef<'_, K> {
 ///
 /// Invariant: both pointers designate initialized kernel objects for the
 /// lifetime of the value (established by [`Interlock::new`]'s caller).
-#[derive(Clone, Copy)]
 pub struct Interlock<K: Kernel> {
     cv: NonNull<kcondvar>,
     mtx: NonNull<kmutex>,
     _k: PhantomData<K>,
 }
+
+impl<K: Kernel> Clone for Interlock<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K: Kernel> Copy for Interlock<K> {}
 
 impl<K: Kernel> Interlock<K> {
     /// Wrap a condvar/mutex pair.

@@ -134,6 +134,12 @@ impl LocalCount {
         self.lc_refcnt.0.load(Ordering::Relaxed)
     }
 
+    /// Overwrite `lc_refcnt` (host tests of the overflow/underflow panics).
+    #[cfg(feature = "host")]
+    pub fn set_refcnt(&self, v: u32) {
+        self.lc_refcnt.0.store(v, Ordering::Relaxed)
+    }
+
     #[inline(always)]
     fn percpu<K: Kernel>(&self, what: &str) -> NonNull<percpu> {
         match NonNull::new(self.lc_percpu.0.load(Ordering::Relaxed)) {
