@@ -141,15 +141,21 @@ impl LocalCount {
     }
 
     #[inline(always)]
-    fn percpu<K: Kernel>(&self, what: &str) -> NonNull<percpu> {
+    fn percpu<K: Kernel>(&self) -> NonNull<percpu> {
         match NonNull::new(self.lc_percpu.0.load(Ordering::Relaxed)) {
             Some(pc) => pc,
-            None => K::panic(format_args!(
-                "{what}: localcount {:p} is not initialized",
-                self as *const Self
-            )),
+            None => not_initialized::<K>(self),
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_initialized<K: Kernel>(lc: &LocalCount) -> ! {
+    K::panic(format_args!(
+        "localcount {:p} is not initialized",
+        lc as *const LocalCount
+    ))
 }
 
 /// Which protections the protocol uses.
@@ -214,8 +220,12 @@ pub fn init<K: Kernel>(lc: &LocalCount) {
 /// `localcount_fini(lc)`: free the per-CPU counters of a drained localcount.
 /// Thread context; may sleep.
 pub fn fini<K: Kernel>(lc: &LocalCount) {
-    kassert!(K, lc.totalp() == POISON, "lc->lc_totalp == (void *)(uintptr_t)1");
-    let pc = lc.percpu::<K>("localcount_fini");
+    kassert!(
+        K,
+        lc.totalp() == POISON,
+        "lc->lc_totalp == (void *)(uintptr_t)1"
+    );
+    let pc = lc.percpu::<K>();
     // SAFETY: `pc` was allocated by init with SLOT_SIZE; the localcount is
     // drained, so no acquire/release may use it any more (their contract).
     unsafe { K::percpu_free(pc, SLOT_SIZE) };
@@ -234,7 +244,11 @@ pub fn acquire_with<K: Kernel, V: Variant>(lc: &LocalCount) {
     kassert!(K, lc.totalp().is_null(), "lc->lc_totalp == NULL");
     adjust::<K, V>(lc, 1);
     if crate::diag::LC_DEBUG {
-        let n = lc.lc_refcnt.0.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let n = lc
+            .lc_refcnt
+            .0
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         if n == 0 {
             K::panic(format_args!("counter overflow"));
         }
@@ -265,7 +279,11 @@ pub fn release_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
     }
     adjust::<K, V>(lc, -1);
     if crate::diag::LC_DEBUG {
-        let n = lc.lc_refcnt.0.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1);
+        let n = lc
+            .lc_refcnt
+            .0
+            .fetch_sub(1, Ordering::Relaxed)
+            .wrapping_sub(1);
         if n == u32::MAX {
             K::panic(format_args!("counter underflow"));
         }
@@ -304,12 +322,7 @@ fn release_slow<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
 /// this CPU and to the drain xcall.
 #[inline(always)]
 fn adjust<K: Kernel, V: Variant>(lc: &LocalCount, delta: i64) {
-    let what = if delta > 0 {
-        "localcount_acquire"
-    } else {
-        "localcount_release"
-    };
-    let pc = lc.percpu::<K>(what);
+    let pc = lc.percpu::<K>();
     // SAFETY: an initialized localcount's lc_percpu is a live int64_t
     // percpu allocation until fini, which the callers' contract orders after
     // every acquire/release.
@@ -334,6 +347,8 @@ pub fn drain<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
 pub fn drain_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
     kassert!(K, il.owned(), "mutex_owned(interlock)");
     kassert!(K, lc.totalp().is_null(), "lc->lc_totalp == NULL");
+    // Fail here, in the drainer, rather than in every CPU's xcall.
+    let _ = lc.percpu::<K>();
 
     // The drainer's total, on this stack frame.  Releasers and the xcall
     // only touch it with the interlock held, and this function does not
@@ -389,14 +404,17 @@ pub fn drain_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
 /// # Safety
 /// `cookie0` is the `&LocalCount` being drained and `cookie1` its interlock
 /// mutex; called only from [`drain_with`]'s broadcast.
-unsafe extern "C" fn transfer_xc<K: Kernel, V: Variant>(cookie0: *mut c_void, cookie1: *mut c_void) {
+unsafe extern "C" fn transfer_xc<K: Kernel, V: Variant>(
+    cookie0: *mut c_void,
+    cookie1: *mut c_void,
+) {
     // SAFETY: the drainer passed a live localcount and waits for us.
     let lc = unsafe { LocalCount::from_ptr(cookie0 as *const LocalCount) };
     // SAFETY: the interlock mutex of the drain, valid while it waits.
     let mtx = unsafe { NonNull::new_unchecked(cookie1 as *mut kmutex) };
     // SAFETY: as above.
     unsafe { K::mutex_enter(mtx) };
-    let pc = lc.percpu::<K>("localcount_drain");
+    let pc = lc.percpu::<K>();
     {
         // SAFETY: the localcount is initialized (drain's contract).
         let r = unsafe { PerCpuRef::<K>::get(pc) };

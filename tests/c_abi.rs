@@ -41,7 +41,6 @@ mod plain {
 }
 
 mod debug {
-    use super::*;
     #[link(name = "lcabi_debug", kind = "static")]
     extern "C" {
         #[link_name = "abi_debug_sizeof_localcount"]
@@ -112,7 +111,8 @@ fn every_export_called_from_c() {
     m.lwp(0, || {
         // SAFETY: host mutex/condvar and a zeroed localcount, as C would
         // pass them.
-        let n = unsafe { plain::acquire_release(o.lcp(), o.cv.as_kcondvar(), o.mtx.as_kmutex(), 9, 4) };
+        let n =
+            unsafe { plain::acquire_release(o.lcp(), o.cv.as_kcondvar(), o.mtx.as_kmutex(), 9, 4) };
         assert_eq!(n, if cfg!(feature = "lc-debug") { 5 } else { 0 });
         // Release the remaining five from Rust on another CPU.
         rust_localcount::backend::host::migrate_to(2);

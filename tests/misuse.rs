@@ -30,19 +30,51 @@ unsafe fn drain(o: &Obj) {
 
 /// The scenarios: name, panic message expected, needs DEBUG && LOCKDEBUG.
 const CASES: &[(&str, &str, bool)] = &[
-    ("acquire_after_drain", r#"kernel diagnostic assertion "lc->lc_totalp == NULL" failed"#, false),
-    ("acquire_during_drain", r#"kernel diagnostic assertion "lc->lc_totalp == NULL" failed"#, false),
-    ("drain_twice", r#"kernel diagnostic assertion "lc->lc_totalp == NULL" failed"#, false),
-    ("drain_without_interlock", r#"kernel diagnostic assertion "mutex_owned(interlock)" failed"#, false),
-    ("fini_before_drain", r#"kernel diagnostic assertion "lc->lc_totalp == (void *)(uintptr_t)1" failed"#, false),
-    ("negative_total", "negatively referenced localcount: 0x", false),
+    (
+        "acquire_after_drain",
+        r#"kernel diagnostic assertion "lc->lc_totalp == NULL" failed"#,
+        false,
+    ),
+    (
+        "acquire_during_drain",
+        r#"kernel diagnostic assertion "lc->lc_totalp == NULL" failed"#,
+        false,
+    ),
+    (
+        "drain_twice",
+        r#"kernel diagnostic assertion "lc->lc_totalp == NULL" failed"#,
+        false,
+    ),
+    (
+        "drain_without_interlock",
+        r#"kernel diagnostic assertion "mutex_owned(interlock)" failed"#,
+        false,
+    ),
+    (
+        "fini_before_drain",
+        r#"kernel diagnostic assertion "lc->lc_totalp == (void *)(uintptr_t)1" failed"#,
+        false,
+    ),
+    (
+        "negative_total",
+        "negatively referenced localcount: 0x",
+        false,
+    ),
     ("release_after_drain", "released after drain", false),
-    ("null_localcount", "panic: localcount_acquire: NULL localcount", false),
+    (
+        "null_localcount",
+        "panic: localcount_acquire: NULL localcount",
+        false,
+    ),
     ("uninitialized", "is not initialized", false),
     ("mutex_exit_not_owner", "mutex_exit: not owner", false),
     ("counter_overflow", "panic: counter overflow", true),
     ("counter_underflow", "panic: counter underflow", true),
-    ("release_holding_interlock", r#"kernel diagnostic assertion "mutex_ownable(interlock)" failed"#, true),
+    (
+        "release_holding_interlock",
+        r#"kernel diagnostic assertion "mutex_ownable(interlock)" failed"#,
+        true,
+    ),
 ];
 
 fn child(name: &str, f: impl FnOnce(&Arc<Machine>, &Obj)) {
@@ -66,7 +98,12 @@ fn misuse_panics_with_netbsd_messages() {
             continue;
         }
         let out = Command::new(&exe)
-            .args([&format!("child_{name}"), "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                &format!("child_{name}"),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(ENV, name)
             .output()
             .unwrap();
@@ -245,7 +282,10 @@ fn rust_api_panics_unwind() {
     }));
     let msg = r.unwrap_err();
     let msg = msg.downcast_ref::<String>().unwrap();
-    assert!(msg.contains("lc->lc_totalp == (void *)(uintptr_t)1"), "{msg}");
+    assert!(
+        msg.contains("lc->lc_totalp == (void *)(uintptr_t)1"),
+        "{msg}"
+    );
     // The machine is still usable after the panic.
     m.lwp(0, || {
         // SAFETY: host objects.

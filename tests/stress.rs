@@ -45,15 +45,30 @@ impl Tracked {
     fn release(&self) {
         self.outstanding.fetch_sub(1, Ordering::SeqCst);
         // SAFETY: we hold a reference.
-        unsafe { localcount_release(self.o.lcp(), self.o.cv.as_kcondvar(), self.o.mtx.as_kmutex()) };
+        unsafe {
+            localcount_release(
+                self.o.lcp(),
+                self.o.cv.as_kcondvar(),
+                self.o.mtx.as_kmutex(),
+            )
+        };
     }
     fn drain_fini(&self) {
         self.o.mtx.enter();
         // SAFETY: unpublished, interlock held.
-        unsafe { localcount_drain(self.o.lcp(), self.o.cv.as_kcondvar(), self.o.mtx.as_kmutex()) };
+        unsafe {
+            localcount_drain(
+                self.o.lcp(),
+                self.o.cv.as_kcondvar(),
+                self.o.mtx.as_kmutex(),
+            )
+        };
         let left = self.outstanding.load(Ordering::SeqCst);
         self.o.mtx.exit();
-        assert_eq!(left, 0, "localcount_drain returned with {left} references held");
+        assert_eq!(
+            left, 0,
+            "localcount_drain returned with {left} references held"
+        );
         // SAFETY: drained.
         unsafe { localcount_fini(self.o.lcp()) };
     }
@@ -94,9 +109,8 @@ fn run(ncpu: usize, lwps: usize, slots: usize, iters: u64) {
             .collect(),
     );
     // Permanent objects: hammered by threads and interrupts, drained at end.
-    let perm: Arc<Vec<Arc<Tracked>>> = Arc::new(
-        m.lwp(0, || (0..4).map(|_| Tracked::new()).collect()),
-    );
+    let perm: Arc<Vec<Arc<Tracked>>> =
+        Arc::new(m.lwp(0, || (0..4).map(|_| Tracked::new()).collect()));
     m.lwp(0, || {
         for s in table.iter() {
             *s.obj.lock().unwrap() = Some(Tracked::new());
@@ -116,9 +130,10 @@ fn run(ncpu: usize, lwps: usize, slots: usize, iters: u64) {
     // Users: look up + acquire under the slot lock, hold across sleeps and
     // migrations, release here or from an interrupt on some CPU.
     for i in 0..lwps {
-        let (table, perm, irq_q, totals) = (table.clone(), perm.clone(), irq_q.clone(), totals.clone());
+        let (table, perm, irq_q, totals) =
+            (table.clone(), perm.clone(), irq_q.clone(), totals.clone());
         hs.push(m.spawn_lwp(i, move || {
-            let mut seed = 0x1234_5678_9abc_def1u64 ^ (i as u64 + 1) * 0x9E37_79B9;
+            let mut seed = 0x1234_5678_9abc_def1u64 ^ ((i as u64 + 1) * 0x9E37_79B9);
             let mut held: Vec<Arc<Tracked>> = Vec::new();
             for _ in 0..iters {
                 let r = rng(&mut seed);
@@ -136,13 +151,13 @@ fn run(ncpu: usize, lwps: usize, slots: usize, iters: u64) {
                 p.acquire();
                 host::preempt_point();
                 p.release();
-                if r % 7 == 0 {
+                if r.is_multiple_of(7) {
                     std::thread::yield_now();
                     host::preempt_point();
                 }
                 while held.len() > (r >> 16) as usize % 4 {
                     let t = held.swap_remove(0);
-                    if r % 3 == 0 {
+                    if r.is_multiple_of(3) {
                         let cpu = (r >> 20) as usize % irq_q.len();
                         irq_q[cpu].lock().unwrap().push(t);
                     } else {
@@ -181,7 +196,13 @@ fn run(ncpu: usize, lwps: usize, slots: usize, iters: u64) {
     // Interrupts: release queued references and hammer the permanent
     // objects from "interrupt context" on every CPU.
     let irq = {
-        let (m, perm, irq_q, stop, totals) = (m.clone(), perm.clone(), irq_q.clone(), stop.clone(), totals.clone());
+        let (m, perm, irq_q, stop, totals) = (
+            m.clone(),
+            perm.clone(),
+            irq_q.clone(),
+            stop.clone(),
+            totals.clone(),
+        );
         std::thread::spawn(move || {
             let mut cpu = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -252,7 +273,10 @@ fn run(ncpu: usize, lwps: usize, slots: usize, iters: u64) {
         st.sleeps.load(Ordering::Relaxed),
         t0.elapsed()
     );
-    assert!(totals.drains.load(Ordering::Relaxed) > 0, "no concurrent drain happened");
+    assert!(
+        totals.drains.load(Ordering::Relaxed) > 0,
+        "no concurrent drain happened"
+    );
 }
 
 #[test]

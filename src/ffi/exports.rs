@@ -5,7 +5,8 @@
 //! the style of `subr_localcount.c`; cbindgen copies them into the header.
 //! They are also the safety contracts of these `unsafe` functions (hence no
 //! separate `# Safety` sections, which would be Rust noise in a C header).
-#![allow(clippy::missing_safety_doc)]
+// The tab-indented text is NetBSD comment style for the generated header.
+#![allow(clippy::missing_safety_doc, clippy::tabs_in_doc_comments)]
 
 use core::ptr::NonNull;
 

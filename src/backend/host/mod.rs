@@ -504,12 +504,13 @@ unsafe impl Kernel for Host {
                     })
                 })
                 .collect();
-            for h in handles {
-                if let Err(e) = h.join() {
-                    std::panic::resume_unwind(e);
-                }
-            }
+            // Join every CPU's call before reporting a panic from one of
+            // them, so that the machine stays usable (xc_lowpri released).
+            let panicked = handles.into_iter().filter_map(|h| h.join().err()).next();
             m.xc_lowpri.release(lwp);
+            if let Some(e) = panicked {
+                std::panic::resume_unwind(e);
+            }
         })
     }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# setup.sh -- install what building and testing need on a Debian machine:
+#   Debian packages (clang-19 for the header checks and the NetBSD kernel,
+#   binutils for the aarch64 object, QEMU for the kernel tests), Debian's
+#   rust-src matching the stable toolchain (for -Zbuild-std=core), and
+#   cbindgen (header generation and drift check).  Idempotent.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+pkgs=(clang-19 llvm-19 binutils-aarch64-linux-gnu bsdextrautils byacc flex bc
+	qemu-system-x86 python3)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+if ((${#missing[@]})); then
+	log "apt-get install ${missing[*]}"
+	SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# rust-src for the kernel targets: Debian's package, pinned to the X.Y of
+# the stable toolchain (only an exact X.Y match builds core).
+RUST_SRC_DEB_VERSION=${RUST_SRC_DEB_VERSION:-1.95.0+dfsg1-2~bpo13+1} \
+	"$here/install-rust-src.sh" stable
+
+if ! cbindgen --version 2>/dev/null | grep -q '0.29.4'; then
+	log "cargo install cbindgen 0.29.4 (a few minutes)"
+	cargo install --locked --quiet cbindgen@0.29.4
+fi
+log "ok: $(rustc --version); $(cbindgen --version); $(clang-19 --version | head -1)"

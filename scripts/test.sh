@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test.sh -- every test of the project, in order; stops at the first failure.
+#
+#   1. format, lints (clippy -D warnings, host and kernel-less builds), docs
+#   2. header: no drift from the Rust source; compiles as C (scripts/check-header.sh)
+#   3. host tests: exports through the C ABI, C layout checks, misuse panics,
+#      properties -- without and with the DEBUG+LOCKDEBUG feature
+#   4. stress on the host kernel (release build, LC_STRESS_SCALE, default 10)
+#   5. model checking with shuttle, including the deliberately broken protocols
+#   6. kernel objects for amd64, aarch64, i386 + kernel lint
+#   7. the QEMU harness's own unit tests (recorded console logs)
+#   8. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
+#      Rust and C kernels; skipped, saying so, when no NetBSD tree is present
+#      (NETBSDSRCDIR, default /usr/src).  KTEST_SKIP=1 skips it explicitly.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+step() { printf '\n=== %s\n' "$*"; }
+unset RUSTFLAGS
+
+step "1. cargo fmt --check, clippy, rustdoc"
+cargo fmt --check
+cargo clippy --quiet -- -D warnings
+cargo clippy --quiet --features host --tests -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --features host
+
+step "2. header"
+scripts/check-header.sh
+
+step "3. host tests"
+cargo test --quiet --features host
+cargo test --quiet --features host,lc-debug
+
+step "4. stress (release)"
+LC_STRESS_SCALE=${LC_STRESS_SCALE:-10} cargo test --quiet --release --features host \
+	--test stress -- --nocapture --test-threads=1 2>&1 | grep -E '^stress|test result|panicked|HANG'
+
+step "5. model checking (shuttle)"
+CARGO_TARGET_DIR=target/model cargo test --quiet --release --features model-shuttle \
+	--test model -- --nocapture --test-threads=1
+
+step "6. kernel objects + lint"
+for arch in x86_64 aarch64 i386; do
+	scripts/build-kernel-obj.sh "$arch"
+	FEATURES="diagnostic lc-debug" scripts/build-kernel-obj.sh "$arch" \
+		"target/kernel-obj/$arch/rust_localcount-lockdebug.o"
+done
+
+step "7. QEMU harness unit tests"
+python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
+
+step "8. NetBSD kernel stage"
+if [[ -n ${KTEST_SKIP:-} ]]; then
+	echo "kernel stage: SKIPPED (KTEST_SKIP set)"
+else
+	rc=0
+	test-kernel/ktest.sh || rc=$?
+	case $rc in
+	0) ;;
+	77) echo "kernel stage: SKIPPED: no NetBSD source tree at ${NETBSDSRCDIR:-/usr/src} (see README, 'The NetBSD side')" ;;
+	*) exit "$rc" ;;
+	esac
+fi
+echo
+echo "all tests passed"
