@@ -49,17 +49,77 @@ pub struct Spl(pub core::ffi::c_int);
 /// One CPU's `int64_t` counter in a percpu(9) allocation.
 ///
 /// The per-CPU update is a read-modify-write that is not atomic between CPUs
-/// (that is the point of localcount); it must be made atomic with respect to
-/// interrupts on the same CPU by its caller.  `load`/`store` are single,
-/// untorn accesses.
+/// (that is the point of localcount): only its own CPU touches a slot, with
+/// preemption disabled.  What it must be atomic against is an interrupt
+/// handler on the same CPU that adjusts the same counter.  NetBSD's C code
+/// gets that by raising to `splhigh` around `load`/`store`; where one
+/// instruction can do the whole update ([`PerCpuSlot::ADD_IS_INTERRUPT_ATOMIC`]),
+/// [`PerCpuSlot::add`] needs no IPL change, because interrupts are only taken
+/// between instructions.
 pub trait PerCpuSlot {
-    /// Read this CPU's counter.
+    /// Whether [`PerCpuSlot::add`] is atomic with respect to interrupts on
+    /// this CPU (a single instruction).  If false, callers raise the IPL.
+    const ADD_IS_INTERRUPT_ATOMIC: bool;
+    /// Read this CPU's counter (one untorn access).
     fn load(&self) -> i64;
-    /// Write this CPU's counter.
+    /// Write this CPU's counter (one untorn access).
     fn store(&self, v: i64);
+    /// Add `delta` to this CPU's counter; interrupt-atomic if
+    /// `ADD_IS_INTERRUPT_ATOMIC`.
+    fn add(&self, delta: i64);
 }
 
+/// A NetBSD percpu(9) `int64_t`, updated only by its own CPU.
+#[repr(transparent)]
+pub struct KernelSlot(core::sync::atomic::AtomicI64);
+
+impl PerCpuSlot for KernelSlot {
+    /// On x86-64 a non-locked `add` to memory is one instruction: an
+    /// interrupt on this CPU sees the counter before or after it, never in
+    /// between (no `lock` prefix: no other CPU writes this slot).
+    const ADD_IS_INTERRUPT_ATOMIC: bool = cfg!(target_arch = "x86_64");
+
+    #[inline(always)]
+    fn load(&self) -> i64 {
+        self.0.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn store(&self, v: i64) {
+        self.0.store(v, core::sync::atomic::Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn add(&self, delta: i64) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `self.0.as_ptr()` is a valid, aligned int64_t that only
+        // this CPU writes while the caller holds it (preemption disabled);
+        // the instruction reads and writes nothing else and uses no stack.
+        unsafe {
+            // `delta` is a constant at every call site, so this folds to
+            // one `inc`, `dec` or `add` instruction.
+            let p = self.0.as_ptr();
+            if delta == 1 {
+                core::arch::asm!("inc qword ptr [{p}]", p = in(reg) p, options(nostack));
+            } else if delta == -1 {
+                core::arch::asm!("dec qword ptr [{p}]", p = in(reg) p, options(nostack));
+            } else {
+                core::arch::asm!(
+                    "add qword ptr [{p}], {d}",
+                    p = in(reg) p,
+                    d = in(reg) delta,
+                    options(nostack),
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.store(self.load().wrapping_add(delta));
+    }
+}
+
+/// The host's per-CPU counters (std or shuttle atomics): `fetch_add` is one
+/// indivisible step, like x86's `add` to memory.
 impl PerCpuSlot for core::sync::atomic::AtomicI64 {
+    const ADD_IS_INTERRUPT_ATOMIC: bool = true;
+
     #[inline(always)]
     fn load(&self) -> i64 {
         self.load(core::sync::atomic::Ordering::Relaxed)
@@ -67,6 +127,10 @@ impl PerCpuSlot for core::sync::atomic::AtomicI64 {
     #[inline(always)]
     fn store(&self, v: i64) {
         self.store(v, core::sync::atomic::Ordering::Relaxed)
+    }
+    #[inline(always)]
+    fn add(&self, delta: i64) {
+        self.fetch_add(delta, core::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -161,6 +225,14 @@ pub unsafe trait Kernel {
 
     /// `panic(fmt, ...)`.
     fn panic(args: fmt::Arguments<'_>) -> !;
+
+    /// A point where the current LWP may be preempted and migrate, as
+    /// kernel preemption could do between any two instructions of
+    /// preemptible code.  Only the deliberately broken protocol variants
+    /// call it, to make their race observable; it does nothing unless the
+    /// backend can yield here.
+    #[inline(always)]
+    fn preempt_point() {}
 }
 
 /// A section with kernel preemption disabled (`kpreempt_disable`).

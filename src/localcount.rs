@@ -277,6 +277,11 @@ pub fn release_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
         release_slow::<K>(lc, il);
         return;
     }
+    if !V::PREEMPT_IN_RELEASE {
+        // The broken variant's window: preemptible between seeing NULL
+        // and updating a CPU's counter.
+        K::preempt_point();
+    }
     adjust::<K, V>(lc, -1);
     if crate::diag::LC_DEBUG {
         let n = lc
@@ -319,7 +324,9 @@ fn release_slow<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
 }
 
 /// This CPU's counter += `delta`, atomically with respect to interrupts on
-/// this CPU and to the drain xcall.
+/// this CPU (a single-instruction add where the architecture has one, else
+/// at `splhigh` as NetBSD's C code does) and to the drain xcall (which
+/// cannot run here while preemption is disabled).
 #[inline(always)]
 fn adjust<K: Kernel, V: Variant>(lc: &LocalCount, delta: i64) {
     let pc = lc.percpu::<K>();
@@ -328,10 +335,15 @@ fn adjust<K: Kernel, V: Variant>(lc: &LocalCount, delta: i64) {
     // every acquire/release.
     let r = unsafe { PerCpuRef::<K>::get(pc) };
     let slot = r.slot();
-    if V::SPL_AROUND_UPDATE {
-        let _s = SplHigh::<K>::new();
+    if !V::SPL_AROUND_UPDATE {
+        // BROKEN variant: an interrupt between the load and the store on
+        // this CPU loses its update.
         slot.store(slot.load().wrapping_add(delta));
+    } else if K::Slot::ADD_IS_INTERRUPT_ATOMIC {
+        // One instruction: interrupts land before or after it.
+        slot.add(delta);
     } else {
+        let _s = SplHigh::<K>::new();
         slot.store(slot.load().wrapping_add(delta));
     }
 }

@@ -161,8 +161,10 @@ fn release_vs_drain<V: Variant + 'static>() {
     m.lwp(0, || {
         init::<Host>(&o.lc);
         acquire_with::<Host, V>(&o.lc);
-        // The acquire happens-before the drain: spawn the drainer now.
-        let drainer = spawn_drainer::<V>(&m, &o, &released, 1);
+        acquire_with::<Host, V>(&o.lc);
+        // The acquires happen-before the drain: spawn the drainer now.
+        let drainer = spawn_drainer::<V>(&m, &o, &released, 2);
+        release_counted::<V>(&o, &released);
         host::preempt_point();
         release_counted::<V>(&o, &released);
         drainer.join().expect("drainer");
@@ -213,8 +215,11 @@ fn migrate_vs_drain<V: Variant + 'static>() {
         init::<Host>(&o.lc);
         host::migrate_to(0);
         acquire_with::<Host, V>(&o.lc);
-        let drainer = spawn_drainer::<V>(&m, &o, &released, 1);
+        acquire_with::<Host, V>(&o.lc);
+        let drainer = spawn_drainer::<V>(&m, &o, &released, 2);
         host::migrate_to(1);
+        release_counted::<V>(&o, &released);
+        host::migrate_to(0);
         release_counted::<V>(&o, &released);
         drainer.join().expect("drainer");
     });
@@ -322,7 +327,7 @@ const RANDOM_ITERS: usize = 20_000;
 const PCT_ITERS: usize = 20_000;
 const PCT_DEPTH: usize = 3;
 /// Upper bound for finding a broken variant.
-const FIND_ITERS: usize = 20_000;
+const FIND_ITERS: usize = 1_000_000;
 
 /// What a lost reference or a lost per-CPU update looks like.
 const LOST: &[&str] = &[

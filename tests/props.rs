@@ -23,7 +23,9 @@ enum Op {
     IntrPair(usize),
     Migrate(usize),
     /// Drain, with or without holding the interlock.
-    Drain { locked: bool },
+    Drain {
+        locked: bool,
+    },
     Fini,
 }
 
@@ -135,10 +137,16 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             }
             (None, Err(e)) => {
                 let got = e.downcast_ref::<String>().cloned().unwrap_or_default();
-                prop_assert!(false, "step {i} {op:?} in {state:?} count {count}: unexpected panic {got:?}");
+                prop_assert!(
+                    false,
+                    "step {i} {op:?} in {state:?} count {count}: unexpected panic {got:?}"
+                );
             }
             (Some(msg), Ok(())) => {
-                prop_assert!(false, "step {i} {op:?} in {state:?} count {count}: expected panic {msg:?}, none");
+                prop_assert!(
+                    false,
+                    "step {i} {op:?} in {state:?} count {count}: expected panic {msg:?}, none"
+                );
             }
         }
         match op {

@@ -3,10 +3,9 @@
 use core::ffi::{c_char, c_void};
 use core::fmt::{self, Write};
 use core::ptr::NonNull;
-use core::sync::atomic::AtomicI64;
 
 use crate::ffi::kernel as k;
-use crate::kernel::{kcondvar, kmutex, percpu, Kernel, Spl, XcFunc};
+use crate::kernel::{kcondvar, kmutex, percpu, Kernel, KernelSlot, Spl, XcFunc};
 
 /// The running NetBSD kernel.
 pub struct NetBSD;
@@ -15,7 +14,7 @@ pub struct NetBSD;
 // mutex(9), condvar(9) and panic(9), which have exactly the semantics the
 // trait documents (that is where the trait's contract comes from).
 unsafe impl Kernel for NetBSD {
-    type Slot = AtomicI64;
+    type Slot = KernelSlot;
 
     #[inline]
     fn percpu_alloc(size: usize) -> NonNull<percpu> {
@@ -32,10 +31,10 @@ unsafe impl Kernel for NetBSD {
         unsafe { k::percpu_free(pc.as_ptr(), size) }
     }
     #[inline(always)]
-    unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<AtomicI64> {
+    unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<KernelSlot> {
         // SAFETY: caller's contract; the returned slot is an int64_t, which
-        // has the size and alignment of AtomicI64 on every kernel target.
-        let p = unsafe { k::percpu_getref(pc.as_ptr()) } as *mut AtomicI64;
+        // has the size and alignment of KernelSlot on every kernel target.
+        let p = unsafe { k::percpu_getref(pc.as_ptr()) } as *mut KernelSlot;
         // SAFETY: percpu_getref never returns NULL for a live allocation.
         unsafe { NonNull::new_unchecked(p) }
     }
@@ -97,6 +96,12 @@ unsafe impl Kernel for NetBSD {
     unsafe fn cv_broadcast(cv: NonNull<kcondvar>) {
         // SAFETY: caller's contract.
         unsafe { k::cv_broadcast(cv.as_ptr()) }
+    }
+
+    #[cfg(feature = "broken-release-no-preempt")]
+    fn preempt_point() {
+        // SAFETY: yields only from preemptible thread context (see glue).
+        unsafe { k::rust_localcount_preempt_point() }
     }
 
     #[cold]

@@ -14,10 +14,16 @@ use crate::backend::Current;
 use crate::kernel::{kcondvar, kmutex, Interlock, Kernel};
 use crate::localcount::{self, LocalCount};
 
+#[cold]
+#[inline(never)]
+fn null_argument(what: &'static str, arg: &'static str) -> ! {
+    Current::panic(format_args!("{what}: NULL {arg}"))
+}
+
 #[inline(always)]
-fn lc_ref<'a>(lc: *const LocalCount, what: &str) -> &'a LocalCount {
+fn lc_ref<'a>(lc: *const LocalCount, what: &'static str) -> &'a LocalCount {
     if lc.is_null() {
-        Current::panic(format_args!("{what}: NULL localcount"));
+        null_argument(what, "localcount");
     }
     // SAFETY: non-NULL; the C caller passes a struct localcount that lives
     // across the call (every function's contract below), and C never touches
@@ -26,12 +32,12 @@ fn lc_ref<'a>(lc: *const LocalCount, what: &str) -> &'a LocalCount {
 }
 
 #[inline(always)]
-fn interlock_ref(cv: *mut kcondvar, mtx: *mut kmutex, what: &str) -> Interlock<Current> {
+fn interlock_ref(cv: *mut kcondvar, mtx: *mut kmutex, what: &'static str) -> Interlock<Current> {
     match (NonNull::new(cv), NonNull::new(mtx)) {
         // SAFETY: non-NULL, and the contract of the exported function says
         // they are an initialized condvar and mutex.
         (Some(cv), Some(mtx)) => unsafe { Interlock::new(cv, mtx) },
-        _ => Current::panic(format_args!("{what}: NULL condvar or interlock")),
+        _ => null_argument(what, "condvar or interlock"),
     }
 }
 

@@ -548,4 +548,11 @@ unsafe impl Kernel for Host {
     fn panic(args: fmt::Arguments<'_>) -> ! {
         panic!("panic: {args}")
     }
+
+    fn preempt_point() {
+        let preemptible = with_ctx(|c| !c.intr && c.nopreempt == 0 && c.spl == 0);
+        if preemptible {
+            preempt_point();
+        }
+    }
 }

@@ -31,6 +31,10 @@ pub(crate) use host_thread_local;
 
 #[cfg(feature = "model-shuttle")]
 impl crate::kernel::PerCpuSlot for AtomicI64 {
+    const ADD_IS_INTERRUPT_ATOMIC: bool = true;
+    fn add(&self, delta: i64) {
+        AtomicI64::fetch_add(self, delta, std::sync::atomic::Ordering::Relaxed);
+    }
     fn load(&self) -> i64 {
         AtomicI64::load(self, std::sync::atomic::Ordering::Relaxed)
     }

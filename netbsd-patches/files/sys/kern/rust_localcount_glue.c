@@ -14,7 +14,10 @@
 __KERNEL_RCSID(0, "$NetBSD$");
 
 #include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/cpu.h>
 #include <sys/intr.h>
+#include <sys/sched.h>
 #include <sys/localcount.h>
 
 int	rust_localcount_splhigh(void);
@@ -44,6 +47,26 @@ rust_localcount_splx(int s)
 {
 
 	splx(s);
+}
+
+/*
+ * rust_localcount_preempt_point()
+ *
+ *	Yield the CPU if the caller is a thread with preemption enabled,
+ *	as kernel preemption could at any instruction of preemptible
+ *	code; otherwise do nothing.  Only the DELIBERATELY BROKEN build
+ *	of the library (feature broken-release-no-preempt) calls it, in
+ *	the window its missing kpreempt_disable() opens, so that the
+ *	in-kernel suite can show that it catches the race.
+ */
+void	rust_localcount_preempt_point(void);
+
+void
+rust_localcount_preempt_point(void)
+{
+
+	if (!cpu_intr_p() && !cpu_softintr_p() && !kpreempt_disabled())
+		yield();
 }
 
 /*
