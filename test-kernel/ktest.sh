@@ -129,13 +129,17 @@ build_kernel() {
 		die "$v: kernel build failed (log: $obj/build.log)"
 	fi
 	log "$v: built $obj/netbsd in $((SECONDS - t0)) s"
+	# The right implementation must be linked: Rust (the glue and the
+	# Rust-only symbol, no subr_localcount.o) or C.
+	nm "$obj/netbsd" > "$obj/netbsd.nm"
+	grep -q ' T localcount_acquire$' "$obj/netbsd.nm" || die "$v: no localcount_acquire"
 	if [[ $v == rust* ]]; then
-		# The Rust definitions must be the ones linked, the C ones absent.
-		nm "$obj/netbsd" | grep -q ' T localcount_acquire$' || die "$v: no localcount_acquire"
 		[[ ! -f $obj/subr_localcount.o ]] || die "$v: subr_localcount.o was built"
-		nm "$obj/netbsd" | grep -q ' T rust_localcount_splhigh$' || die "$v: glue missing"
+		grep -qE ' R localcount_rust_built_(no)?debug$' "$obj/netbsd.nm" ||
+			die "$v: the Rust localcount is not the one linked"
 	else
 		[[ -f $obj/subr_localcount.o ]] || die "$v: subr_localcount.o missing"
+		! grep -q 'localcount_rust_built' "$obj/netbsd.nm" || die "$v: Rust object linked"
 	fi
 }
 
@@ -151,4 +155,4 @@ for v in $variants; do
 		runs+=("$v:$n:$work/obj/$v/netbsd")
 	done
 done
-exec python3 "$here/harness/ktest_matrix.py" --out "$out" "${runs[@]}"
+exec python3 "$here/ktest_matrix.py" --out "$out" "${runs[@]}"

@@ -23,8 +23,6 @@ Usable as a script (see --help and README.md) or as a library: run_boot() or
 replay() give one RunResult per boot; write_reports(), summary_line() and
 exit_status() aggregate any number of them.
 """
-from __future__ import annotations
-
 import argparse
 import codecs
 import dataclasses
@@ -65,11 +63,12 @@ STATUSES = ("passed", "failed", "skipped")
 
 KTEST_RE = re.compile(r"KTEST: (begin|impl|plan|tc-start|tc-so|tc-end|done)(?: (.*))?$")
 TIMESTAMP_RE = re.compile(r"\[\s*(\d+\.\d+)\]")
+TRAILING_TIMESTAMP_RE = re.compile(r"\[\s*\d+\.\d+\]\s*$")
 # (pattern, what the running case fails with, why the others did not run)
 CRASH_PATTERNS = (
     (re.compile(r"\bpanic: .*"), "{0}", "kernel panicked"),
-    (re.compile(r"\bfatal .+? in (?:supervisor|user) mode"), "{0}", "kernel took a fatal trap"),
-    (re.compile(r"\bunknown trap \d+ in (?:supervisor|user) mode"), "{0}", "kernel took a fatal trap"),
+    (re.compile(r"\b(?:fatal .+?|unknown trap \d+) in (?:supervisor|user) mode"), "{0}",
+     "kernel took a fatal trap"),
     (re.compile(r"\bStopped in pid .*"), "kernel entered ddb: {0}", "kernel entered ddb"),
 )
 # Prompts the kernel waits at forever (they are printed without a newline).
@@ -77,6 +76,8 @@ DDB_PROMPT_RE = re.compile(r"\bdb\{\d+\}>")
 ROOT_PROMPT_RE = re.compile(r"\broot device(?: \(default [^)]*\))?:")
 ROOT_PROMPT_ERROR = ("kernel stopped at the root device prompt: the ktest suite did not run "
                      "(is it configured into this kernel?)")
+ROOT_PROMPT_LATE_ERROR = ("kernel went on to the root device prompt after KTEST begin: "
+                          "the runner did not end the VM")
 XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -127,7 +128,7 @@ class RunResult:
     kernel: str | None = None
     impl: str | None = None
     meta: dict = dataclasses.field(default_factory=dict)   # "begin" key=value
-    done: dict | None = None                               # "done" key=value
+    done: dict | None = None       # "done" key=value (numbers as int)
     qemu_rc: int | None = None     # None: not booted, not started, or killed
     qemu_stderr: str = ""
     command: list[str] | None = None
@@ -191,7 +192,7 @@ class ConsoleParser:
         self.crash: str | None = None      # what the running case fails with
         self.crash_phrase: str | None = None
         self.crash_at: float | None = None
-        self.prompt: str | None = None     # "root device" or "ddb"
+        self.prompt: str | None = None     # "root device prompt" or "ddb prompt"
         self.current: CaseResult | None = None
         self._sink: CaseResult | None = None   # case collecting console lines
         self.first: float | None = None     # time of the first line
@@ -204,7 +205,7 @@ class ConsoleParser:
             self.first = now
         line = line.replace("\r", "").rstrip("\n")
         m = KTEST_RE.search(line)
-        noise = line if m is None else line[:m.start()]
+        noise = line if m is None else TRAILING_TIMESTAMP_RE.sub("", line[:m.start()])
         if TIMESTAMP_RE.sub("", noise).strip():
             self._console(noise, now)
         if m:
@@ -307,15 +308,15 @@ class ConsoleParser:
             self._sink = None
 
     def _done(self, words: list[str], line: str, now: float) -> None:
-        done = _keyvalues(words)
-        try:
-            self.done = {k: int(done[k]) for k in STATUSES}
-        except (KeyError, ValueError):
+        done = {k: int(v) if v.isdigit() else v for k, v in _keyvalues(words).items()}
+        if all(isinstance(done.get(k), int) for k in STATUSES):
+            self.done = done
+        else:
             self.error("malformed KTEST line: " + line.strip())
             self.done = {}
         self.done_at = now
         if "error" in done:
-            self.error("kernel test runner error: " + done["error"])
+            self.error("kernel test runner error: %s" % done["error"])
         self.say("done " + " ".join(words))
 
     # -- everything that is not a KTEST line
@@ -329,19 +330,19 @@ class ConsoleParser:
                     break
         self._check_prompts(text, now)
         if self._sink is not None and len(self._sink.console) < MAX_CASE_CONSOLE:
-            self._sink.console.append(text)
+            self._sink.console.append(text.rstrip())
 
     def _crashed(self, what: str, phrase: str, now: float) -> None:
         self.crash, self.crash_phrase, self.crash_at = what, phrase, now
-        self.error(what)
         self.fail_current(what, now)
+        self.error(what)
 
     def _check_prompts(self, text: str, now: float) -> None:
         if self.prompt is not None:
             return
         if ROOT_PROMPT_RE.search(text):
             self.prompt = "root device prompt"
-            self.error(ROOT_PROMPT_ERROR)
+            self.error(ROOT_PROMPT_ERROR if self.meta is None else ROOT_PROMPT_LATE_ERROR)
         elif DDB_PROMPT_RE.search(text):
             self.prompt = "ddb prompt"
             if self.crash is None:
@@ -353,9 +354,9 @@ class ConsoleParser:
         """Give every case a verdict, check the run as a whole, return the result.
 
         cut_short says why the console stopped early (QEMU killed, QEMU exited
-        before "KTEST: done", a replayed log ends before it); it is an error.  A run-level
-        error with no failed case to show for it becomes a failed pseudo-case
-        ktest:boot.  fields are passed on to RunResult.
+        before "KTEST: done", a replayed log ends before it); it is an error.
+        A run-level error with no failed case to show for it becomes a failed
+        pseudo-case ktest:boot.  fields are passed on to RunResult.
         """
         why = self.crash_phrase or cut_short or (
             "the kernel reported done without running it" if self.done is not None
@@ -364,6 +365,7 @@ class ConsoleParser:
         for case in self.cases.values():
             if case.status is None:
                 case.status, case.reason = "failed", "not run: " + why
+                case.start = case.end = now
         if self.meta is None:
             if not self.errors:
                 self.error("no KTEST begin line: the kernel never reached the test runner"
@@ -387,7 +389,7 @@ class ConsoleParser:
         for c in self.cases.values():
             if c.reported:
                 seen[c.status] += 1
-        if seen != self.done:
+        if any(seen[k] != self.done[k] for k in STATUSES):
             fmt = " ".join("%s=%%(%s)d" % (k, k) for k in STATUSES)
             self.error("KTEST done says %s but the console reported %s"
                        % (fmt % self.done, fmt % seen))
@@ -433,7 +435,8 @@ def _deadline(parser: ConsoleParser, now: float, start: float, timeout: float,
     case = parser.current
     if case is not None and now - case.start > case_timeout:
         parser.fail_current("timeout: no tc-end within %g s" % case_timeout, now)
-        return "case timeout: %s had no tc-end within %g s (QEMU killed)" % (case.name, case_timeout)
+        return ("case timeout: %s had no tc-end within %g s (QEMU killed)"
+                % (case.name, case_timeout))
     if now - start > timeout:
         parser.fail_current("timeout: the run exceeded %g s" % timeout, now)
         return "timeout: the run exceeded %g s (QEMU killed)" % timeout
@@ -501,7 +504,6 @@ def run_boot(kernel: str, smp: int, label: str | None = None, *, qemu: str = DEF
     parser.say("boot: " + shlex.join(cmd))
     fields = dict(kernel=kernel, command=cmd, console_log=console_log, start=time.time())
     log = open(console_log, "wb") if console_log else None
-    proc = None
     try:
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -509,27 +511,27 @@ def run_boot(kernel: str, smp: int, label: str | None = None, *, qemu: str = DEF
         except OSError as e:
             parser.error("QEMU failed to start: %s" % e)
             return parser.finish(time.time(), **fields)
-        cut_short, stderr = _watch(proc, parser, log, fields["start"], timeout, case_timeout)
-        if cut_short is not None:
-            _kill(proc)
-        else:
+        with proc:
             try:
-                fields["qemu_rc"] = proc.wait(5)
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                cut_short = "QEMU closed its console but did not exit (QEMU killed)"
-        fields["qemu_stderr"] = stderr.decode("utf-8", "replace")
-        rc = fields.get("qemu_rc")
-        if rc is not None:
-            cut_short = _check_exit(parser, rc, fields["qemu_stderr"])
-        result = parser.finish(time.time(), cut_short, **fields)
-        parser.say("finished: %s (%.1f s)" % (summary_line([result]), result.end - result.start))
-        return result
+                cut_short, stderr = _watch(proc, parser, log, fields["start"], timeout,
+                                           case_timeout)
+                if cut_short is None:
+                    try:
+                        fields["qemu_rc"] = proc.wait(5)
+                    except subprocess.TimeoutExpired:
+                        cut_short = "QEMU closed its console but did not exit (QEMU killed)"
+            finally:
+                if proc.poll() is None:
+                    _kill(proc)
     finally:
-        if proc is not None and proc.poll() is None:
-            _kill(proc)
         if log is not None:
             log.close()
+    fields["qemu_stderr"] = stderr.decode("utf-8", "replace")
+    if "qemu_rc" in fields:
+        cut_short = _check_exit(parser, fields["qemu_rc"], fields["qemu_stderr"])
+    result = parser.finish(time.time(), cut_short, **fields)
+    parser.say("finished: %s (%.1f s)" % (summary_line([result]), result.end - result.start))
+    return result
 
 
 def _check_exit(parser: ConsoleParser, rc: int, stderr: str) -> str | None:
@@ -588,11 +590,16 @@ def exit_status(results: list[RunResult]) -> int:
     return 0 if results and all(r.ok for r in results) else 1
 
 
+def label_slug(label: str) -> str:
+    """label made safe for file names and tps/JUnit names ("rust smp4" -> "rust_smp4")."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", label).strip("_") or "run"
+
+
 def _slugs(results: list[RunResult]) -> list[str]:
-    """A distinct file-name- and tps-safe name per run, from its label."""
+    """A distinct label_slug() per run ("-2", "-3"... appended to repeats)."""
     out = []
     for r in results:
-        base = re.sub(r"[^A-Za-z0-9_.+-]+", "_", r.label).strip("_") or "run"
+        base = label_slug(r.label)
         slug, i = base, 1
         while slug in out:
             i += 1
@@ -613,13 +620,16 @@ def _ctime(t: float) -> str:
     return time.strftime("%a %b %d %H:%M:%S %Z %Y", time.localtime(t))
 
 
+def _tps_time(t: float) -> str:
+    return "%.6f" % t
+
+
 def write_tps(results: list[RunResult], path: str) -> None:
     """Write the runs as one atf-run "tps" (version 3) file.
 
     Every run's test programs are named "<label>/<tp>", so boots of the same
     suite with different kernels or CPU counts stay apart.
     """
-    ts = lambda t: "%.6f" % t  # noqa: E731
     start = min((r.start for r in results), default=time.time())
     end = max((r.end for r in results), default=start)
     programs = []
@@ -633,14 +643,17 @@ def write_tps(results: list[RunResult], path: str) -> None:
            "info: time.start, %s" % _ctime(start),
            "tps-count: %d" % len(programs)]
     for name, r, cases in programs:
-        out.append("tp-start: %s, %s, %d" % (ts(cases[0].start or r.start), name, len(cases)))
+        out.append("tp-start: %s, %s, %d"
+                   % (_tps_time(cases[0].start or r.start), name, len(cases)))
         for c in cases:
-            out.append("tc-start: %s, %s" % (ts(c.start or r.start), c.tc))
+            out.append("tc-start: %s, %s" % (_tps_time(c.start or r.start), c.tc))
             out += ["tc-so:" + s for s in c.output]
             out += ["tc-se:" + s for s in c.console]
-            verdict = c.status if c.status == "passed" else "%s, %s" % (c.status, _one_line(c.reason))
-            out.append("tc-end: %s, %s, %s" % (ts(c.end or r.end), c.tc, verdict))
-        out.append("tp-end: %s, %s" % (ts(max(c.end or r.end for c in cases)), name))
+            verdict = c.status
+            if c.status != "passed":
+                verdict += ", " + _one_line(c.reason)
+            out.append("tc-end: %s, %s, %s" % (_tps_time(c.end or r.end), c.tc, verdict))
+        out.append("tp-end: %s, %s" % (_tps_time(max(c.end or r.end for c in cases)), name))
     out.append("info: time.end, %s" % _ctime(end))
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""ktest_matrix: boot several test kernels at several vCPU counts, one after
+the other, and report all results together (called by ktest.sh).
+
+Usage: ktest_matrix.py --out DIR VARIANT:SMP:KERNEL ...
+
+Writes DIR/results.tps (ATF), DIR/junit.xml, DIR/summary.json and one console
+log per boot (DIR/<variant>_smp<N>.console), prints a per-boot table, every
+failure, and the final "N passed, N failed" line.  Exit status 0 only if
+every boot ran every case to a pass (or skip) and ended cleanly.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness"))
+import ktest_harness as kh  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True, help="results directory")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds per boot (default %(default)g)")
+    p.add_argument("--case-timeout", type=float, default=120.0,
+                   help="seconds per case (default %(default)g)")
+    p.add_argument("runs", nargs="+", metavar="VARIANT:SMP:KERNEL")
+    a = p.parse_args(argv)
+    os.makedirs(a.out, exist_ok=True)
+    results = []
+    for spec in a.runs:
+        variant, smp, kernel = spec.split(":", 2)
+        label = "%s smp%s" % (variant, smp)
+        log = os.path.join(a.out, "%s.console" % kh.label_slug(label))
+        results.append(kh.run_boot(kernel, int(smp), label, timeout=a.timeout,
+                                   case_timeout=a.case_timeout, console_log=log))
+    paths = kh.write_reports(results, a.out)
+    print()
+    print("%-22s %8s %8s %8s %9s" % ("boot", "passed", "failed", "skipped", "seconds"))
+    for r in results:
+        n = r.counts()
+        print("%-22s %8d %8d %8d %9.1f" % (r.label, n["passed"], n["failed"],
+                                           n["skipped"], r.end - r.start))
+    kh.print_failures(results)
+    print("results: %s" % ", ".join(sorted(paths.values())))
+    print(kh.summary_line(results))
+    return kh.exit_status(results)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
