@@ -8,8 +8,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-pkgs=(clang-19 llvm-19 binutils-aarch64-linux-gnu bsdextrautils byacc flex bc
-	qemu-system-x86 python3)
+# Always: clang-19 (header checks), the aarch64 binutils (kernel object).
+pkgs=(clang-19 llvm-19 binutils-aarch64-linux-gnu python3)
+# With a NetBSD tree (the kernel stage): what its kernel build and the QEMU
+# runs need (gdb: fast-path instruction counts).
+if [[ -f ${NETBSDSRCDIR:-/usr/src}/sys/kern/subr_localcount.c ]]; then
+	pkgs+=(bsdextrautils byacc flex bc qemu-system-x86 gdb)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
