@@ -12,10 +12,16 @@
  * i.e. in lwp0, which holds kernconfig_lock() there (module_init_class
  * takes it); that is what lets the modhook case call
  * MODULE_HOOK_SET/UNSET (which assert kernconfig_is_held()) with a
- * recursive kernconfig_lock().  A pseudo-device attach would also run
- * before mountroot, but it needs a defpseudo declaration and runs
- * without the kernel config lock, so a case running in a separate
- * thread could not take it while the attach waits.
+ * recursive kernconfig_lock().  While the cases run, lwp0 is made a
+ * SCHED_RR LWP at KTEST_RUNNER_PRI, above the test's worker threads
+ * (see ktest.h).
+ *
+ * A pseudo-device attach function would have been fine as well: it is
+ * called from config_finalize(), also before mountroot with every CPU
+ * running, slightly later (after deferred autoconfiguration) and with
+ * the big kernel lock held.  The module needs no defpseudo and
+ * pseudo-device lines, and the kernconfig lock it runs under makes the
+ * module hook case straightforward.
  *
  * When every case has run the VM is ended: outb(0xf4, nfail ? 1 : 0)
  * makes QEMU's "-device isa-debug-exit,iobase=0xf4,iosize=0x04" exit
@@ -79,6 +85,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/mutex.h>
 #include <sys/proc.h>
 #include <sys/reboot.h>
+#include <sys/sched.h>
 #include <sys/systm.h>
 #include <sys/time.h>
 
@@ -269,6 +276,26 @@ ktest_seed(void)
 {
 
 	return cprng_fast32() | 1;
+}
+
+/*
+ * ktest_breathe(i)
+ *
+ *	To be called every 64 iterations or so of a spinning worker loop
+ *	(i is the iteration count).  Lets higher-priority threads (the
+ *	case's own thread, xcall threads) in with preempt_point(), and
+ *	every 512 iterations yields to other runnable threads of the same
+ *	priority, so that unbound workers queued behind a bound spinner
+ *	are not starved.  Thread context.
+ */
+void
+ktest_breathe(u_int i)
+{
+
+	if ((i & 511) == 0)
+		yield();
+	else
+		preempt_point();
 }
 
 /*
@@ -554,6 +581,30 @@ ktest_run_case(const struct ktest_case *tc)
 }
 
 /*
+ * ktest_setsched(class, pri, oclassp, opri)
+ *
+ *	Change the scheduling class and priority of the current LWP
+ *	(as sched_setparam(2) does), returning the old ones.  Thread
+ *	context.
+ */
+static void
+ktest_setsched(int class, pri_t pri, int *oclassp, pri_t *oprip)
+{
+	struct lwp *l = curlwp;
+
+	mutex_enter(l->l_proc->p_lock);
+	lwp_lock(l);
+	if (oclassp != NULL)
+		*oclassp = l->l_class;
+	if (oprip != NULL)
+		*oprip = l->l_priority;
+	l->l_class = class;
+	lwp_changepri(l, pri);
+	lwp_unlock(l);
+	mutex_exit(l->l_proc->p_lock);
+}
+
+/*
  * ktest_run_all()
  *
  *	Announce and run every registered case, print the summary and
@@ -566,10 +617,13 @@ ktest_run_all(void)
 {
 	const struct ktest_case * const *tcp;
 	uint64_t t0;
-	int nlocks;
+	int nlocks, oclass;
+	pri_t opri;
 
 	/* Run the cases without the big lock, should lwp0 hold it. */
 	KERNEL_UNLOCK_ALL(NULL, &nlocks);
+	/* ... and above the workers (see KTEST_RUNNER_PRI). */
+	ktest_setsched(SCHED_RR, KTEST_RUNNER_PRI, &oclass, &opri);
 
 	printf("KTEST: begin version=1 ncpu=%u hz=%d\n", ncpu, hz);
 #ifdef RUST_LOCALCOUNT
@@ -586,6 +640,7 @@ ktest_run_all(void)
 	t0 = ktest_now_us();
 	__link_set_foreach(tcp, ktest_cases)
 		ktest_run_case(*tcp);
+	ktest_setsched(oclass, opri, NULL, NULL);
 
 	printf("KTEST: done passed=%u failed=%u skipped=%u elapsed_ms=%"
 	    PRIu64 "\n", ktest_npass, ktest_nfail, ktest_nskip,

@@ -25,18 +25,23 @@
 #endif
 
 /*
- * Priority of the worker kthreads created by ktest_tg_spawn*().  It is
- * below the effective priority of the thread running the cases (lwp0,
- * which sleeps at a kernel priority of about 95), so that a case can
- * always get a CPU back from spinning workers at their next
- * preempt_point(), and far below the xcall and softint threads.
+ * Scheduling.  Worker kthreads created by ktest_tg_spawn*() run at
+ * KTEST_PRI (SCHED_RR, kernel range: no sleep boost, so an unbound
+ * worker waking up on a CPU busy with a spinning worker is moved to
+ * another CPU).  The cases themselves run in lwp0, which the runner
+ * turns into a SCHED_RR LWP at KTEST_RUNNER_PRI for the duration of the
+ * suite: spinning workers on every CPU must never starve the case's own
+ * thread, also not on a DEBUG kernel where any higher-priority LWP
+ * preempts in the kernel.  xcall (MAXPRI_KTHREAD) and softint threads
+ * stay above both.
  */
-#define	KTEST_PRI	PRI_KERNEL
+#define	KTEST_PRI		PRI_KERNEL
+#define	KTEST_RUNNER_PRI	PRI_KTHREAD
 
 struct ktest;
 
 struct ktest_case {
-	const char	*kc_tp;		/* ATF "test program", e.g. localcount */
+	const char	*kc_tp;		/* ATF "test program": localcount */
 	const char	*kc_tc;		/* ATF "test case", e.g. hammer_drain */
 	int		(*kc_fn)(struct ktest *);
 };
@@ -98,6 +103,7 @@ int	ktest_deadline_ms(u_int);
 bool	ktest_expired(int);
 uint32_t ktest_seed(void);
 int	ktest_wait_uint(volatile u_int *, u_int, u_int);
+void	ktest_breathe(u_int);
 
 /* xorshift32: cheap per-thread pseudo-random numbers. */
 static __inline uint32_t
