@@ -67,6 +67,7 @@ const CASES: &[(&str, &str, bool)] = &[
         false,
     ),
     ("uninitialized", "is not initialized", false),
+    ("fini_twice", "is not initialized", false),
     ("mutex_exit_not_owner", "mutex_exit: not owner", false),
     ("counter_overflow", "panic: counter overflow", true),
     ("counter_underflow", "panic: counter underflow", true),
@@ -209,6 +210,18 @@ fn child_release_after_drain() {
 fn child_null_localcount() {
     child("null_localcount", |_, _| unsafe {
         localcount_acquire(std::ptr::null_mut());
+    });
+}
+
+#[test]
+fn child_fini_twice() {
+    child("fini_twice", |_, o| unsafe {
+        localcount_init(o.lcp());
+        o.mtx.enter();
+        drain(o);
+        o.mtx.exit();
+        localcount_fini(o.lcp());
+        localcount_fini(o.lcp());
     });
 }
 
