@@ -8,6 +8,7 @@
 //! these numbers to catch regressions in the algorithm and the simulation
 //! (ratios between runs of the same machine), and the in-kernel suite
 //! (`bench:*` cases, test-kernel/bench-report.py) for kernel performance.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};

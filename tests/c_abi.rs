@@ -1,6 +1,7 @@
 //! The generated header, compiled as C with the kernel's warning flags (by
 //! build.rs, plain and with -DDEBUG -DLOCKDEBUG), against Rust's layout, and
 //! the exports called from C.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod common;
 
@@ -112,6 +113,8 @@ fn every_export_called_from_c() {
         // SAFETY: host mutex/condvar and a zeroed localcount, as C would
         // pass them.
         let n =
+            // SAFETY: host-kernel objects that outlive the call, used as the
+            // localcount(9) contract requires (initialized, references held).
             unsafe { plain::acquire_release(o.lcp(), o.cv.as_kcondvar(), o.mtx.as_kmutex(), 9, 4) };
         assert_eq!(n, if cfg!(feature = "lc-debug") { 5 } else { 0 });
         // Release the remaining five from Rust on another CPU.

@@ -1,4 +1,5 @@
 //! Every exported C function, called through the C ABI, on the host kernel.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod common;
 
@@ -18,6 +19,8 @@ fn init_acquire_release_drain_fini() {
     let m = Machine::new(4);
     let o = Obj::new();
     let before = live_percpu();
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     m.lwp(0, || unsafe {
         localcount_init(o.lcp());
         assert!(o.lc.totalp().is_null());
@@ -41,6 +44,8 @@ fn init_acquire_release_drain_fini() {
 fn reinit_after_fini() {
     let m = Machine::new(2);
     let o = Obj::new();
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     m.lwp(0, || unsafe {
         for _ in 0..3 {
             localcount_init(o.lcp());
@@ -60,6 +65,8 @@ fn references_migrate_between_cpus() {
     // drain must still see exactly zero.
     let m = Machine::new(4);
     let o = Obj::new();
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     m.lwp(0, || unsafe {
         localcount_init(o.lcp());
         host::migrate_to(0);
@@ -86,11 +93,15 @@ fn drain_waits_for_every_reference() {
     let released = Arc::new(AtomicUsize::new(0));
     const HOLDERS: usize = 6;
     const REFS: usize = 5;
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     m.lwp(0, || unsafe { localcount_init(o.lcp()) });
     let acquired = Arc::new(std::sync::Barrier::new(HOLDERS + 1));
     let mut hs = Vec::new();
     for i in 0..HOLDERS {
         let (o, released, acquired) = (o.clone(), released.clone(), acquired.clone());
+        // SAFETY: host-kernel objects that outlive the call, used as the
+        // localcount(9) contract requires (initialized, references held).
         hs.push(m.spawn_lwp(i, move || unsafe {
             for _ in 0..REFS {
                 localcount_acquire(o.lcp());
@@ -108,6 +119,8 @@ fn drain_waits_for_every_reference() {
     acquired.wait();
     let (m2, o2, r2) = (m.clone(), o.clone(), released.clone());
     within(LIMIT, &m, move || {
+        // SAFETY: host-kernel objects that outlive the call, used as the
+        // localcount(9) contract requires (initialized, references held).
         m2.lwp(1, || unsafe {
             o2.mtx.enter();
             localcount_drain(o2.lcp(), o2.cv.as_kcondvar(), o2.mtx.as_kmutex());
@@ -131,6 +144,8 @@ fn release_from_interrupt_on_same_cpu() {
     // handlers" on the same CPU, and vice versa.
     let m = Machine::new(2);
     let o = Obj::new();
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     m.lwp(0, || unsafe {
         localcount_init(o.lcp());
         host::migrate_to(1);
@@ -138,10 +153,14 @@ fn release_from_interrupt_on_same_cpu() {
         localcount_acquire(o.lcp());
     });
     let o2 = o.clone();
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     m.interrupt(1, || unsafe {
         localcount_release(o2.lcp(), o2.cv.as_kcondvar(), o2.mtx.as_kmutex());
         localcount_acquire(o2.lcp());
     });
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     m.lwp(1, || unsafe {
         localcount_release(o.lcp(), o.cv.as_kcondvar(), o.mtx.as_kmutex());
         localcount_release(o.lcp(), o.cv.as_kcondvar(), o.mtx.as_kmutex());
@@ -156,6 +175,8 @@ fn release_from_interrupt_on_same_cpu() {
 fn debug_refcnt() {
     let m = Machine::new(2);
     let o = Obj::new();
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     m.lwp(0, || unsafe {
         localcount_init(o.lcp());
         for _ in 0..5 {

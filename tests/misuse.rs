@@ -4,6 +4,7 @@
 //! aborts the process, as panic(9) stops the kernel), so each scenario runs
 //! in a child process -- this test binary re-run with `LC_MISUSE_CHILD` set
 //! -- and the parent checks that the child died with the expected message.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod common;
 
@@ -22,9 +23,13 @@ fn is_child(name: &str) -> bool {
 }
 
 unsafe fn rel(o: &Obj) {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     unsafe { localcount_release(o.lcp(), o.cv.as_kcondvar(), o.mtx.as_kmutex()) }
 }
 unsafe fn drain(o: &Obj) {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     unsafe { localcount_drain(o.lcp(), o.cv.as_kcondvar(), o.mtx.as_kmutex()) }
 }
 
@@ -121,6 +126,8 @@ fn misuse_panics_with_netbsd_messages() {
 
 #[test]
 fn child_acquire_after_drain() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("acquire_after_drain", |_, o| unsafe {
         localcount_init(o.lcp());
         o.mtx.enter();
@@ -132,6 +139,8 @@ fn child_acquire_after_drain() {
 
 #[test]
 fn child_acquire_during_drain() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("acquire_during_drain", |m, o| unsafe {
         localcount_init(o.lcp());
         localcount_acquire(o.lcp());
@@ -154,6 +163,8 @@ fn child_acquire_during_drain() {
 
 #[test]
 fn child_drain_twice() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("drain_twice", |_, o| unsafe {
         localcount_init(o.lcp());
         o.mtx.enter();
@@ -164,6 +175,8 @@ fn child_drain_twice() {
 
 #[test]
 fn child_drain_without_interlock() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("drain_without_interlock", |_, o| unsafe {
         localcount_init(o.lcp());
         drain(o);
@@ -172,6 +185,8 @@ fn child_drain_without_interlock() {
 
 #[test]
 fn child_fini_before_drain() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("fini_before_drain", |_, o| unsafe {
         localcount_init(o.lcp());
         localcount_fini(o.lcp());
@@ -180,6 +195,8 @@ fn child_fini_before_drain() {
 
 #[test]
 fn child_negative_total() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("negative_total", |_, o| unsafe {
         localcount_init(o.lcp());
         localcount_acquire(o.lcp());
@@ -197,6 +214,8 @@ fn child_negative_total() {
 
 #[test]
 fn child_release_after_drain() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("release_after_drain", |_, o| unsafe {
         localcount_init(o.lcp());
         o.mtx.enter();
@@ -208,6 +227,8 @@ fn child_release_after_drain() {
 
 #[test]
 fn child_null_localcount() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("null_localcount", |_, _| unsafe {
         localcount_acquire(std::ptr::null_mut());
     });
@@ -215,6 +236,8 @@ fn child_null_localcount() {
 
 #[test]
 fn child_fini_twice() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("fini_twice", |_, o| unsafe {
         localcount_init(o.lcp());
         o.mtx.enter();
@@ -227,6 +250,8 @@ fn child_fini_twice() {
 
 #[test]
 fn child_uninitialized() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("uninitialized", |_, o| unsafe {
         localcount_acquire(o.lcp());
     });
@@ -253,6 +278,8 @@ fn child_mutex_exit_not_owner() {
 
 #[test]
 fn child_counter_overflow() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("counter_overflow", |_, o| unsafe {
         localcount_init(o.lcp());
         o.lc.set_refcnt(u32::MAX);
@@ -262,6 +289,8 @@ fn child_counter_overflow() {
 
 #[test]
 fn child_counter_underflow() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("counter_underflow", |_, o| unsafe {
         localcount_init(o.lcp());
         rel(o);
@@ -270,6 +299,8 @@ fn child_counter_underflow() {
 
 #[test]
 fn child_release_holding_interlock() {
+    // SAFETY: host-kernel objects that outlive the call, used as the
+    // localcount(9) contract requires (initialized, references held).
     child("release_holding_interlock", |_, o| unsafe {
         localcount_init(o.lcp());
         localcount_acquire(o.lcp());

@@ -2,6 +2,7 @@
 //! misuse) on the host kernel, compared with a simple reference model that
 //! says, for every step, whether it must succeed or which NetBSD panic it
 //! must raise.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod common;
 

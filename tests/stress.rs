@@ -5,6 +5,7 @@
 //! under a deadline and fails with the machine state if it expires).
 //!
 //! Size: `LC_STRESS_SCALE` (default 1) multiplies the iteration counts.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod common;
 
