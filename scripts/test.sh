@@ -22,6 +22,7 @@ step "1. cargo fmt --check, clippy, rustdoc"
 cargo fmt --check
 cargo clippy --quiet -- -D warnings
 cargo clippy --quiet --features host --tests -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --features host
 
 step "2. header"

@@ -1,8 +1,8 @@
 //! The kernel primitives that localcount(9) is written against.
 //!
 //! The protocol in [`crate::localcount`] uses nothing but this trait, so the
-//! same code runs in a NetBSD kernel ([`crate::backend::netbsd`]) and in the
-//! host simulation ([`crate::backend::host`]), the way parking_lot_core
+//! same code runs in a NetBSD kernel (`crate::backend::netbsd`) and in the
+//! host simulation (`crate::backend::host`), the way parking_lot_core
 //! separates its portable core from the OS parkers.
 //!
 //! The trait mirrors the kernel's own interfaces one to one (percpu(9),

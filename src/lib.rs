@@ -16,7 +16,7 @@
 //!   protocol needs (percpu(9), kpreempt, spl, xcall(9), mutex(9),
 //!   condvar(9), panic), plus RAII guards over them.
 //! * [`backend`] -- implementations of [`kernel::Kernel`]: the real NetBSD
-//!   kernel (through [`ffi::kernel`], the one place that imports kernel
+//!   kernel (through `ffi::kernel`, the one place that imports kernel
 //!   symbols) and, behind the `host` feature, a std-backed simulation of a
 //!   multiprocessor kernel used by the tests.
 //! * [`diag`] -- `KASSERT`-style checks and the kernel's panic messages.

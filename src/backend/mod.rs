@@ -1,7 +1,7 @@
 //! Implementations of [`crate::kernel::Kernel`].
 //!
-//! * [`netbsd`]: the real kernel, through [`crate::ffi::kernel`].
-//! * [`host`] (feature `host`): a simulated multiprocessor kernel on std
+//! * `netbsd`: the real kernel, through `crate::ffi::kernel`.
+//! * `host` (feature `host`): a simulated multiprocessor kernel on std
 //!   threads, for the tests.
 //!
 //! [`Current`] is the backend the exported C functions use.
