@@ -497,7 +497,7 @@ fn explore(name: &str, sched: Sched, f: fn()) -> Outcome {
         LATE_RELEASES.with(Cell::get),
         match &out.failure {
             None => "no failure".to_string(),
-            Some(msg) => format!("FAILED: {}", headline(msg)),
+            Some(msg) => format!("bug found: {}", headline(msg)),
         }
     );
     out
