@@ -8,9 +8,7 @@
 //! same whichever implementation is linked) and are compiled in only with the
 //! `diagnostic` feature, the mirror of `options DIAGNOSTIC`.
 
-use core::fmt;
-
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, PanicMsg};
 
 /// Whether `KASSERT`s are compiled in (`options DIAGNOSTIC`).
 pub const DIAGNOSTIC: bool = cfg!(feature = "diagnostic");
@@ -22,19 +20,17 @@ pub const LC_DEBUG: bool = cfg!(feature = "lc-debug");
 #[cold]
 #[inline(never)]
 pub fn assertion_failed<K: Kernel>(
-    expr: &str,
-    file: &str,
+    expr: &'static str,
+    file: &'static str,
     line: u32,
-    msg: Option<fmt::Arguments<'_>>,
+    detail: Option<&PanicMsg<'_>>,
 ) -> ! {
-    match msg {
-        Some(m) => K::panic(format_args!(
-            "kernel diagnostic assertion \"{expr}\" failed: file \"{file}\", line {line} {m}"
-        )),
-        None => K::panic(format_args!(
-            "kernel diagnostic assertion \"{expr}\" failed: file \"{file}\", line {line} "
-        )),
-    }
+    K::panic(PanicMsg::Assertion {
+        expr,
+        file,
+        line,
+        detail,
+    })
 }
 
 /// `KASSERT(cond)`: `kassert!(K, cond, "C expression text")`.
@@ -48,14 +44,13 @@ macro_rules! kassert {
     };
 }
 
-/// `KASSERTMSG(cond, fmt, ...)`.
+/// `KASSERTMSG(cond, msg)`, `msg` a [`PanicMsg`].
 #[macro_export]
 #[doc(hidden)]
 macro_rules! kassertmsg {
-    ($k:ty, $cond:expr, $text:literal, $($fmt:tt)+) => {
+    ($k:ty, $cond:expr, $text:literal, $msg:expr) => {
         if $crate::diag::DIAGNOSTIC && !($cond) {
-            $crate::diag::assertion_failed::<$k>(
-                $text, file!(), line!(), Some(format_args!($($fmt)+)))
+            $crate::diag::assertion_failed::<$k>($text, file!(), line!(), Some(&$msg))
         }
     };
 }

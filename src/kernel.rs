@@ -223,8 +223,8 @@ pub unsafe trait Kernel {
     /// `cv` is an initialized kernel condvar.
     unsafe fn cv_broadcast(cv: NonNull<kcondvar>);
 
-    /// `panic(fmt, ...)`.
-    fn panic(args: fmt::Arguments<'_>) -> !;
+    /// `panic(fmt, ...)` with one of the library's messages.
+    fn panic(msg: PanicMsg<'_>) -> !;
 
     /// A point where the current LWP may be preempted and migrate, as
     /// kernel preemption could do between any two instructions of
@@ -233,6 +233,80 @@ pub unsafe trait Kernel {
     /// backend can yield here.
     #[inline(always)]
     fn preempt_point() {}
+}
+
+/// Every message this library panics with, as data: the NetBSD backend
+/// hands it to the kernel's `panic()` as a printf format and arguments (so
+/// the kernel object carries no Rust formatting machinery), the host
+/// backend formats it with [`fmt::Display`].  The texts are NetBSD's.
+#[derive(Clone, Copy, Debug)]
+pub enum PanicMsg<'a> {
+    /// `KASSERT(expr)` / `KASSERTMSG(expr, ...)` failed:
+    /// `kernel diagnostic assertion "EXPR" failed: file "FILE", line N DETAIL`.
+    Assertion {
+        /// The C expression, as NetBSD's source writes it.
+        expr: &'static str,
+        /// Source file of the check.
+        file: &'static str,
+        /// Source line of the check.
+        line: u32,
+        /// The KASSERTMSG message, if any.
+        detail: Option<&'a PanicMsg<'a>>,
+    },
+    /// A fixed text, e.g. `counter overflow`.
+    Text(&'static str),
+    /// `FUNCTION: NULL ARGUMENT`.
+    NullArgument(&'static str, &'static str),
+    /// `localcount %p is not initialized`.
+    NotInitialized(*const c_void),
+    /// `localcount_release: localcount %p released after drain`.
+    ReleasedAfterDrain(*const c_void),
+    /// `negatively referenced localcount: %p, %lld`.
+    NegativeTotal(*const c_void, i64),
+    /// A Rust panic (a bug in this library) at FILE:LINE.
+    Rust {
+        /// Source file.
+        file: &'a str,
+        /// Source line.
+        line: u32,
+    },
+}
+
+impl fmt::Display for PanicMsg<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PanicMsg::Assertion {
+                expr,
+                file,
+                line,
+                detail,
+            } => {
+                write!(
+                    f,
+                    "kernel diagnostic assertion \"{expr}\" failed: file \"{file}\", line {line} "
+                )?;
+                match detail {
+                    Some(d) => write!(f, "{d}"),
+                    None => Ok(()),
+                }
+            }
+            PanicMsg::Text(s) => f.write_str(s),
+            PanicMsg::NullArgument(func, arg) => write!(f, "{func}: NULL {arg}"),
+            PanicMsg::NotInitialized(p) => write!(f, "localcount {p:p} is not initialized"),
+            PanicMsg::ReleasedAfterDrain(p) => {
+                write!(
+                    f,
+                    "localcount_release: localcount {p:p} released after drain"
+                )
+            }
+            PanicMsg::NegativeTotal(p, t) => {
+                write!(f, "negatively referenced localcount: {p:p}, {t}")
+            }
+            PanicMsg::Rust { file, line } => {
+                write!(f, "rust_localcount: Rust panic at {file}:{line}")
+            }
+        }
+    }
 }
 
 /// A section with kernel preemption disabled (`kpreempt_disable`).

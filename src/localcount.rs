@@ -40,7 +40,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use crate::kernel::{
-    kmutex, percpu, Interlock, Kernel, PerCpuRef, PerCpuSlot, PreemptDisabled, SplHigh,
+    kmutex, percpu, Interlock, Kernel, PanicMsg, PerCpuRef, PerCpuSlot, PreemptDisabled, SplHigh,
 };
 
 /// `lc_totalp` after a drain: `(void *)(uintptr_t)1`.
@@ -152,9 +152,8 @@ impl LocalCount {
 #[cold]
 #[inline(never)]
 fn not_initialized<K: Kernel>(lc: &LocalCount) -> ! {
-    K::panic(format_args!(
-        "localcount {:p} is not initialized",
-        lc as *const LocalCount
+    K::panic(PanicMsg::NotInitialized(
+        lc as *const LocalCount as *const c_void,
     ))
 }
 
@@ -253,7 +252,7 @@ pub fn acquire_with<K: Kernel, V: Variant>(lc: &LocalCount) {
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(1);
         if n == 0 {
-            K::panic(format_args!("counter overflow"));
+            K::panic(PanicMsg::Text("counter overflow"));
         }
     }
 }
@@ -293,7 +292,7 @@ pub fn release_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
             .fetch_sub(1, Ordering::Relaxed)
             .wrapping_sub(1);
         if n == u32::MAX {
-            K::panic(format_args!("counter underflow"));
+            K::panic(PanicMsg::Text("counter underflow"));
         }
     }
 }
@@ -309,9 +308,8 @@ fn release_slow<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
     let totalp = lc.totalp();
     if totalp == POISON || totalp.is_null() {
         il.exit();
-        K::panic(format_args!(
-            "localcount_release: localcount {:p} released after drain",
-            lc as *const LocalCount
+        K::panic(PanicMsg::ReleasedAfterDrain(
+            lc as *const LocalCount as *const c_void,
         ));
     }
     // SAFETY: `totalp` is a live drainer's `total` (invariant above), and we
@@ -394,20 +392,11 @@ pub fn drain_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
         }
         // Transiently negative while the xcall ran (references migrate
         // between CPUs); after it, never.
-        kassertmsg!(
-            K,
-            0 < t,
-            "0 < total",
-            "negatively referenced localcount: {:p}, {}",
-            lc as *const LocalCount,
-            t
-        );
+        let negative = PanicMsg::NegativeTotal(lc as *const LocalCount as *const c_void, t);
+        kassertmsg!(K, 0 < t, "0 < total", negative);
         if t < 0 {
             // Without DIAGNOSTIC the C code would sleep forever here.
-            K::panic(format_args!(
-                "negatively referenced localcount: {:p}, {}",
-                lc as *const LocalCount, t
-            ));
+            K::panic(negative);
         }
         il.wait();
     }

@@ -8,17 +8,12 @@
 use core::panic::PanicInfo;
 
 use crate::backend::Current;
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, PanicMsg};
 
+/// Only the location is reported: formatting the message would link Rust's
+/// formatting machinery into the kernel for a path that should never run.
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    match info.location() {
-        Some(loc) => Current::panic(format_args!(
-            "rust_localcount: {} at {}:{}",
-            info.message(),
-            loc.file(),
-            loc.line()
-        )),
-        None => Current::panic(format_args!("rust_localcount: {}", info.message())),
-    }
+    let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
+    Current::panic(PanicMsg::Rust { file, line })
 }

@@ -138,7 +138,6 @@
 
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,7 +150,7 @@ use rust_localcount::backend::host::{
     self, sync, sync::thread, Host, HostCondvar, HostMutex, Machine,
 };
 use rust_localcount::kernel::{
-    kcondvar, kmutex, percpu, Interlock, Kernel, PerCpuSlot, Spl, XcFunc,
+    kcondvar, kmutex, percpu, Interlock, Kernel, PanicMsg, PerCpuSlot, Spl, XcFunc,
 };
 use rust_localcount::localcount::{
     acquire_with, drain_with, fini, init, release_with, Correct, NoPreemptInRelease,
@@ -259,8 +258,8 @@ unsafe impl<const ATOMIC_ADD: bool, const MIGRATE: bool> Kernel for Model<ATOMIC
         // SAFETY: forwarded contract.
         unsafe { Host::cv_broadcast(cv) }
     }
-    fn panic(args: fmt::Arguments<'_>) -> ! {
-        Host::panic(args)
+    fn panic(msg: PanicMsg<'_>) -> ! {
+        Host::panic(msg)
     }
     fn preempt_point() {
         if MIGRATE && shuttle::rand::thread_rng().gen::<bool>() {

@@ -1,11 +1,10 @@
 //! The NetBSD kernel backend: every primitive is the kernel's own function.
 
-use core::ffi::{c_char, c_void};
-use core::fmt::{self, Write};
+use core::ffi::{c_char, c_int, c_longlong, c_void};
 use core::ptr::NonNull;
 
 use crate::ffi::kernel as k;
-use crate::kernel::{kcondvar, kmutex, percpu, Kernel, KernelSlot, Spl, XcFunc};
+use crate::kernel::{kcondvar, kmutex, percpu, Kernel, KernelSlot, PanicMsg, Spl, XcFunc};
 
 /// The running NetBSD kernel.
 pub struct NetBSD;
@@ -22,7 +21,7 @@ unsafe impl Kernel for NetBSD {
         let p = unsafe { k::percpu_alloc(size) };
         match NonNull::new(p) {
             Some(p) => p,
-            None => Self::panic(format_args!("localcount_init: percpu_alloc failed")),
+            None => Self::panic(PanicMsg::Text("localcount_init: percpu_alloc failed")),
         }
     }
     #[inline]
@@ -105,32 +104,67 @@ unsafe impl Kernel for NetBSD {
     }
 
     #[cold]
-    fn panic(args: fmt::Arguments<'_>) -> ! {
-        let mut buf = PanicBuf {
-            buf: [0; 256],
-            len: 0,
-        };
-        let _ = buf.write_fmt(args);
-        let end = buf.len.min(buf.buf.len() - 1);
-        buf.buf[end] = 0;
-        // SAFETY: "%s" with a NUL-terminated buffer; panic() never returns.
-        unsafe { k::panic(c"%s".as_ptr(), buf.buf.as_ptr() as *const c_char) }
-    }
-}
-
-/// A fixed buffer that panic messages are formatted into (no allocation in
-/// a panic path); longer messages are truncated.
-struct PanicBuf {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl Write for PanicBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - 1 - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
+    fn panic(msg: PanicMsg<'_>) -> ! {
+        // The kernel formats: each message is one printf format, strings
+        // passed as "%.*s" (Rust strings are not NUL-terminated).
+        fn s(x: &str) -> (c_int, *const c_char) {
+            (x.len().min(c_int::MAX as usize) as c_int, x.as_ptr().cast())
+        }
+        // SAFETY: every format below matches its arguments (%.*s: int and
+        // pointer to that many bytes; %p: pointer; %d: int; %lld: long
+        // long), and panic() never returns.
+        unsafe {
+            match msg {
+                PanicMsg::Assertion {
+                    expr,
+                    file,
+                    line,
+                    detail,
+                } => {
+                    let (el, ep) = s(expr);
+                    let (fl, fp) = s(file);
+                    let line = line as c_int;
+                    match detail {
+                        Some(&PanicMsg::NegativeTotal(p, t)) => k::panic(
+                            c"kernel diagnostic assertion \"%.*s\" failed: file \"%.*s\", line %d negatively referenced localcount: %p, %lld".as_ptr(),
+                            el, ep, fl, fp, line, p, t as c_longlong,
+                        ),
+                        _ => k::panic(
+                            c"kernel diagnostic assertion \"%.*s\" failed: file \"%.*s\", line %d ".as_ptr(),
+                            el, ep, fl, fp, line,
+                        ),
+                    }
+                }
+                PanicMsg::Text(t) => {
+                    let (tl, tp) = s(t);
+                    k::panic(c"%.*s".as_ptr(), tl, tp)
+                }
+                PanicMsg::NullArgument(func, arg) => {
+                    let ((fl, fp), (al, ap)) = (s(func), s(arg));
+                    k::panic(c"%.*s: NULL %.*s".as_ptr(), fl, fp, al, ap)
+                }
+                PanicMsg::NotInitialized(p) => {
+                    k::panic(c"localcount %p is not initialized".as_ptr(), p)
+                }
+                PanicMsg::ReleasedAfterDrain(p) => k::panic(
+                    c"localcount_release: localcount %p released after drain".as_ptr(),
+                    p,
+                ),
+                PanicMsg::NegativeTotal(p, t) => k::panic(
+                    c"negatively referenced localcount: %p, %lld".as_ptr(),
+                    p,
+                    t as c_longlong,
+                ),
+                PanicMsg::Rust { file, line } => {
+                    let (fl, fp) = s(file);
+                    k::panic(
+                        c"rust_localcount: Rust panic at %.*s:%d".as_ptr(),
+                        fl,
+                        fp,
+                        line as c_int,
+                    )
+                }
+            }
+        }
     }
 }

@@ -11,13 +11,13 @@
 use core::ptr::NonNull;
 
 use crate::backend::Current;
-use crate::kernel::{kcondvar, kmutex, Interlock, Kernel};
+use crate::kernel::{kcondvar, kmutex, Interlock, Kernel, PanicMsg};
 use crate::localcount::{self, LocalCount};
 
 #[cold]
 #[inline(never)]
 fn null_argument(what: &'static str, arg: &'static str) -> ! {
-    Current::panic(format_args!("{what}: NULL {arg}"))
+    Current::panic(PanicMsg::NullArgument(what, arg))
 }
 
 #[inline(always)]

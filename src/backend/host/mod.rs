@@ -36,7 +36,6 @@ pub mod sync;
 mod mutex;
 
 use core::ffi::c_void;
-use core::fmt;
 use core::ptr::NonNull;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -45,7 +44,7 @@ use std::sync::Arc;
 pub use mutex::{HostCondvar, HostMutex};
 use sync::{host_thread_local, AtomicI64, Token};
 
-use crate::kernel::{kcondvar, kmutex, percpu, Kernel, Spl, XcFunc};
+use crate::kernel::{kcondvar, kmutex, percpu, Kernel, PanicMsg, Spl, XcFunc};
 
 /// The host-kernel backend.
 pub struct Host;
@@ -545,8 +544,8 @@ unsafe impl Kernel for Host {
         unsafe { cv.cast::<HostCondvar>().as_ref() }.broadcast();
     }
 
-    fn panic(args: fmt::Arguments<'_>) -> ! {
-        panic!("panic: {args}")
+    fn panic(msg: PanicMsg<'_>) -> ! {
+        panic!("panic: {msg}")
     }
 
     fn preempt_point() {

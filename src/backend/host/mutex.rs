@@ -4,7 +4,7 @@ use std::ptr::NonNull;
 
 use super::sync::{lock, wait, Condvar, Mutex};
 use super::{curlwp, sleep, Host};
-use crate::kernel::{kcondvar, kmutex, Kernel};
+use crate::kernel::{kcondvar, kmutex, Kernel, PanicMsg};
 
 /// A simulated adaptive `kmutex_t`: sleeps when contended, knows its owner.
 pub struct HostMutex {
@@ -49,10 +49,7 @@ impl HostMutex {
                 }
                 Some(o) if o == me => {
                     drop(g);
-                    Host::panic(format_args!(
-                        "mutex_enter: locking against myself, mtx={:p}",
-                        self as *const Self
-                    ))
+                    Host::panic(PanicMsg::Text("mutex_enter: locking against myself"))
                 }
                 Some(_) => {}
             }
@@ -72,10 +69,7 @@ impl HostMutex {
         let mut g = lock(&self.owner);
         if *g != Some(me) {
             drop(g);
-            Host::panic(format_args!(
-                "mutex_exit: not owner, mtx={:p}",
-                self as *const Self
-            ));
+            Host::panic(PanicMsg::Text("mutex_exit: not owner"));
         }
         *g = None;
         drop(g);
@@ -123,7 +117,7 @@ impl HostCondvar {
     /// `cv_wait(cv, m)`: atomically release `m` and sleep until a broadcast.
     pub fn wait(&self, m: &HostMutex) {
         if !m.owned() {
-            Host::panic(format_args!("cv_wait: mutex not held"));
+            Host::panic(PanicMsg::Text("cv_wait: mutex not held"));
         }
         let g = lock(&self.generation);
         let g0 = *g;
