@@ -5,7 +5,7 @@
 #   2. header: no drift from the Rust source; compiles as C (scripts/check-header.sh)
 #   3. host tests: exports through the C ABI, C layout checks, misuse panics,
 #      properties -- without and with the DEBUG+LOCKDEBUG feature
-#   4. stress on the host kernel (release build, LC_STRESS_SCALE, default 10)
+#   4. stress on the host kernel (release build, LC_STRESS_SCALE, default 50)
 #   5. model checking with shuttle, including the deliberately broken protocols
 #   6. kernel objects for amd64, aarch64, i386 + kernel lint
 #   7. the QEMU harness's own unit tests (recorded console logs)
@@ -33,8 +33,8 @@ cargo test --quiet --features host
 cargo test --quiet --features host,lc-debug
 
 step "4. stress (release)"
-LC_STRESS_SCALE=${LC_STRESS_SCALE:-10} cargo test --quiet --release --features host \
-	--test stress -- --nocapture --test-threads=1 2>&1 | grep -E '^stress|test result|panicked|HANG'
+LC_STRESS_SCALE=${LC_STRESS_SCALE:-50} cargo test --quiet --release --features host \
+	--test stress -- --nocapture --test-threads=1 2>&1 | grep -oE 'stress ncpu=.*|test result.*|panicked.*|HANG.*'
 
 step "5. model checking (shuttle)"
 CARGO_TARGET_DIR=target/model cargo test --quiet --release --features model-shuttle \
