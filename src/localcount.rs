@@ -229,6 +229,10 @@ pub fn fini<K: Kernel>(lc: &LocalCount) {
     // SAFETY: `pc` was allocated by init with SLOT_SIZE; the localcount is
     // drained, so no acquire/release may use it any more (their contract).
     unsafe { K::percpu_free(pc, SLOT_SIZE) };
+    // Forget the freed storage: a second fini then panics ("not
+    // initialized") instead of freeing it twice.  lc_totalp stays poisoned,
+    // so acquire, release and drain still refuse a finalized localcount.
+    lc.lc_percpu.0.store(ptr::null_mut(), Ordering::Relaxed);
 }
 
 /// `localcount_acquire(lc)`: take a reference.  Any context; never sleeps.

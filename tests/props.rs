@@ -44,10 +44,12 @@ fn op() -> impl Strategy<Value = Op> {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum State {
-    /// Zero-filled, never initialized, or finalized.
+    /// Zero-filled, never initialized.
     Uninit,
     Idle,
     Drained,
+    /// Finalized: lc_totalp is still the poison, the storage is gone.
+    Finalized,
 }
 
 /// What the model expects of one step: success, or a panic whose message
@@ -58,7 +60,7 @@ fn expect(state: State, count: i64, op: &Op) -> Option<&'static str> {
     match (op, state) {
         (Op::Init, _) | (Op::Migrate(_), _) => None,
         (Op::Acquire, State::Idle) | (Op::IntrPair(_), State::Idle) => None,
-        (Op::Acquire | Op::IntrPair(_), State::Drained) => Some(TOTALP_NULL),
+        (Op::Acquire | Op::IntrPair(_), State::Drained | State::Finalized) => Some(TOTALP_NULL),
         (Op::Acquire | Op::IntrPair(_), State::Uninit) => Some("is not initialized"),
         (Op::Release | Op::IntrRelease(_), State::Idle) => {
             if debug && count <= 0 {
@@ -67,10 +69,12 @@ fn expect(state: State, count: i64, op: &Op) -> Option<&'static str> {
                 None
             }
         }
-        (Op::Release | Op::IntrRelease(_), State::Drained) => Some("released after drain"),
+        (Op::Release | Op::IntrRelease(_), State::Drained | State::Finalized) => {
+            Some("released after drain")
+        }
         (Op::Release | Op::IntrRelease(_), State::Uninit) => Some("is not initialized"),
         (Op::Drain { locked: false }, _) => Some("\"mutex_owned(interlock)\""),
-        (Op::Drain { .. }, State::Drained) => Some(TOTALP_NULL),
+        (Op::Drain { .. }, State::Drained | State::Finalized) => Some(TOTALP_NULL),
         (Op::Drain { .. }, State::Uninit) => Some("is not initialized"),
         (Op::Drain { .. }, State::Idle) => {
             if count < 0 {
@@ -80,6 +84,7 @@ fn expect(state: State, count: i64, op: &Op) -> Option<&'static str> {
             }
         }
         (Op::Fini, State::Drained) => None,
+        (Op::Fini, State::Finalized) => Some("is not initialized"),
         (Op::Fini, _) => Some("\"lc->lc_totalp == (void *)(uintptr_t)1\""),
     }
 }
@@ -160,7 +165,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Acquire => count += 1,
             Op::Release | Op::IntrRelease(_) => count -= 1,
             Op::Drain { .. } => state = State::Drained,
-            Op::Fini => state = State::Uninit,
+            Op::Fini => state = State::Finalized,
             Op::IntrPair(_) | Op::Migrate(_) => {}
         }
     }
