@@ -123,9 +123,13 @@ build_kernel() {
 	local t0=$SECONDS
 	(cd "$obj" && "$TOOLDIR/bin/nbconfig" -b "$obj" -s "$src/sys" "$conf") \
 		> "$obj/config.log" 2>&1 || { cat "$obj/config.log" >&2; die "$v: nbconfig failed"; }
-	if ! (cd "$obj" && "$TOOLDIR/bin/nbmake-amd64" "${MAKEVARS[@]}" -j"${KTEST_JOBS:-2}") \
+	# dependall, as build.sh does: without the .d files, a change to a
+	# header of the patched tree (e.g. struct cdevsw in <sys/conf.h>)
+	# would leave stale objects behind.
+	if ! (cd "$obj" && "$TOOLDIR/bin/nbmake-amd64" "${MAKEVARS[@]}" -j"${KTEST_JOBS:-2}" dependall) \
 		> "$obj/build.log" 2>&1; then
-		grep -E 'error|Error|undefined' "$obj/build.log" | head -30 >&2
+		grep -E 'error:|Error code|undefined reference' "$obj/build.log" |
+			head -30 >&2 || true
 		die "$v: kernel build failed (log: $obj/build.log)"
 	fi
 	log "$v: built $obj/netbsd in $((SECONDS - t0)) s"
