@@ -162,7 +162,7 @@ pub(super) fn cfdriver_lookup(name: &CStr) -> Option<NonNull<cfdriver>> {
             .iter()
             // SAFETY: registered drivers are leaked, never freed.
             .find(|&&p| unsafe { &*(p as *const HostCfdriver) }.name.as_c_str() == name)
-            .map(|&p| NonNull::new(p as *mut cfdriver).expect("registered driver"))
+            .and_then(|&p| NonNull::new(p as *mut cfdriver))
     })
 }
 
