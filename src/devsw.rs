@@ -151,6 +151,18 @@ pub trait Devsw: Sized + 'static {
     fn tables<K: DevswKernel>() -> DevswTables<Self>;
 }
 
+/// `d->d_localcount` as the lookups and releases see it: NULL in the
+/// DELIBERATELY BROKEN build `broken-devsw-no-reference` (which must make
+/// the tests fail).
+#[inline(always)]
+fn counted(lc: *mut LocalCount) -> *mut LocalCount {
+    if cfg!(feature = "broken-devsw-no-reference") {
+        core::ptr::null_mut()
+    } else {
+        lc
+    }
+}
+
 impl Devsw for bdevsw {
     const NAME: &'static str = "bdevsw";
     #[inline(always)]
@@ -206,7 +218,7 @@ pub fn lookup_acquire<K: DevswKernel, D: Devsw>(dev: dev_t) -> Option<NonNull<D>
     // SAFETY: a published devsw stays valid at least until every read
     // section that saw it has ended (devsw_detach's xc_barrier), and is
     // immutable meanwhile.
-    let lc = unsafe { d.as_ref() }.localcount();
+    let lc = counted(unsafe { d.as_ref() }.localcount());
     if !lc.is_null() {
         // SAFETY: devsw_attach initialized d_localcount before publishing
         // the entry (our acquire load orders it), and the drain cannot
@@ -222,7 +234,7 @@ pub fn lookup_acquire<K: DevswKernel, D: Devsw>(dev: dev_t) -> Option<NonNull<D>
 /// Context: any in which `device_lock` may be taken (thread or soft
 /// interrupt); the caller must not hold `device_lock`.
 pub fn release<K: DevswKernel, D: Devsw>(d: &D) {
-    let lc = d.localcount();
+    let lc = counted(d.localcount());
     if lc.is_null() {
         return;
     }

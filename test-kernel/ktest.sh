@@ -12,6 +12,8 @@
 #         rust-lockdebug  rust + DEBUG + LOCKDEBUG (library built with lc-debug)
 #         rust-broken     rust built with the DELIBERATELY WRONG feature
 #                         broken-release-no-preempt: the suite must fail
+#         rust-broken-devsw  rust built with the DELIBERATELY WRONG feature
+#                         broken-devsw-no-reference: the devsw cases must fail
 #   -o  results directory (default target/ktest/results)
 #   -B  build only, do not boot
 # Environment:
@@ -39,7 +41,7 @@ while getopts s:v:o:B opt; do
 	v) variants=$OPTARG ;;
 	o) out=$OPTARG ;;
 	B) build_only=true ;;
-	*) sed -n '3,30p' "$0" >&2; exit 2 ;;
+	*) sed -n '3,29p' "$0" >&2; exit 2 ;;
 	esac
 done
 
@@ -109,6 +111,7 @@ build_kernel() {
 	rust) features="diagnostic" ;;
 	rust-lockdebug) features="diagnostic lc-debug" ;;
 	rust-broken) features="diagnostic broken-release-no-preempt" ;;
+	rust-broken-devsw) features="diagnostic broken-devsw-no-reference" ;;
 	*) die "unknown variant $v" ;;
 	esac
 	if [[ $v == rust* ]]; then
