@@ -3,8 +3,11 @@
 # apply.sh [-n] SYSDIR
 #
 #	Switch a NetBSD-current sys/ tree to the Rust localcount(9):
-#	  - applies the patches in this directory (0001-*.patch, ...), which
-#	    add `options RUST_LOCALCOUNT' (sys/kern/files.kern);
+#	  - applies the patches in this directory (0001-*.patch, ...): 0001
+#	    adds `options RUST_LOCALCOUNT' (sys/kern/files.kern); 0002 adds
+#	    d_localcount to struct bdevsw/cdevsw (<sys/conf.h>, for every
+#	    kernel: modules must be rebuilt) and, with the option, makes the
+#	    devsw and autoconf reference functions the Rust library's;
 #	  - installs our files: sys/kern/rust_localcount_glue.c and the
 #	    generated <sys/localcount.h> (include/sys/localcount.h, a drop-in
 #	    with the same ABI).

@@ -26,6 +26,33 @@ struct test_cdevsw {
 	int			d_flag;
 };
 
+/*
+ * struct bdevsw and struct cdevsw as netbsd-patches/0002 makes them
+ * (<sys/conf.h> plus d_localcount last): the offsets the library reads
+ * must be the header's, on LP64 and ILP32 (the kernel glue checks the
+ * real <sys/conf.h> the same way).
+ */
+typedef int fn_t(void);
+struct bdevsw {
+	fn_t	*d_open, *d_cancel, *d_close, *d_strategy, *d_ioctl, *d_dump,
+		*d_psize, *d_discard, *d_devtounit;
+	struct cfdriver		*d_cfdriver;
+	int			d_flag;
+	struct localcount	*d_localcount;
+};
+struct cdevsw {
+	fn_t	*d_open, *d_cancel, *d_close, *d_read, *d_write, *d_ioctl,
+		*d_stop, *d_tty, *d_poll, *d_mmap, *d_kqfilter, *d_discard,
+		*d_devtounit;
+	struct cfdriver		*d_cfdriver;
+	int			d_flag;
+	struct localcount	*d_localcount;
+};
+_Static_assert(__builtin_offsetof(struct bdevsw, d_localcount) ==
+    BDEVSW_D_LOCALCOUNT_OFFSET, "bdevsw d_localcount offset");
+_Static_assert(__builtin_offsetof(struct cdevsw, d_localcount) ==
+    CDEVSW_D_LOCALCOUNT_OFFSET, "cdevsw d_localcount offset");
+
 static int test_open(void);
 
 const struct test_cdevsw test_cdevsw = {
@@ -40,6 +67,7 @@ _Static_assert(_Alignof(struct localcount) == sizeof(void *),
     "alignof(struct localcount)");
 
 void	test_use(struct localcount *, struct kcondvar *, struct kmutex *);
+int	test_seed_api(dev_t, struct cfdriver *);
 
 static int
 test_open(void)
@@ -64,6 +92,30 @@ test_use(struct localcount *lc, struct kcondvar *cv, struct kmutex *mtx)
 	_Static_assert(LOCALCOUNT_DEBUG_REFCNT == 0, "debug mirror");
 #endif
 }
+
+int
+test_seed_api(dev_t dev, struct cfdriver *cd)
+{
+	const struct bdevsw *b;
+	const struct cdevsw *c;
+	struct device *dv;
+	void *sc;
+
+	if ((b = bdevsw_lookup_acquire(dev)) != NULL)
+		bdevsw_release(b);
+	if ((c = cdevsw_lookup_acquire(dev)) != NULL)
+		cdevsw_release(c);
+	if ((dv = device_lookup_acquire(cd, 0)) != NULL) {
+		device_acquire(dv);
+		device_release(dv);
+		device_release(dv);
+	}
+	if ((sc = device_lookup_private_acquire(cd, 0)) == NULL)
+		return -1;
+	if ((dv = device_find_by_driver_unit_acquire("test", 0)) == NULL)
+		return -1;
+	return device_detach_release(dv, 0);
+}
 C
 flags=(-ffreestanding -std=gnu99 -D_KERNEL -Iinclude -Itests/c/kernel-stub
 	-Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
@@ -83,4 +135,4 @@ done
 if $CC "${flags[@]}" -U_KERNEL -m64 "$tmp/t.c" 2>/dev/null; then
 	echo "check-header: header compiled without _KERNEL" >&2; exit 1
 fi
-echo "check-header: $n C configurations compile with -Werror (LP64/ILP32 x DEBUG x _MODULE); non-_KERNEL refused"
+echo "check-header: $n C configurations compile with -Werror (LP64/ILP32 x DEBUG x _MODULE), devsw offsets agree; non-_KERNEL refused"

@@ -9,7 +9,9 @@
 #   5. model checking with shuttle, including the deliberately broken protocols
 #   6. kernel objects for amd64, aarch64, i386 + kernel lint
 #   7. the QEMU harness's own unit tests (recorded console logs)
-#   8. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
+#   8. netbsd-patches/devsw-module-init.sh on a hard-linked copy of the
+#      NetBSD tree (scripts/test-devsw-module-init.sh); skipped without one
+#   9. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
 #      Rust and C kernels; skipped, saying so, when no NetBSD tree is present
 #      (NETBSDSRCDIR, default /usr/src).  KTEST_SKIP=1 skips it explicitly.
 set -euo pipefail
@@ -50,7 +52,12 @@ done
 step "7. QEMU harness unit tests"
 python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
 
-step "8. NetBSD kernel stage"
+step "8. DEVSW_MODULE_INIT script"
+rc=0
+scripts/test-devsw-module-init.sh || rc=$?
+case $rc in 0|77) ;; *) exit "$rc" ;; esac
+
+step "9. NetBSD kernel stage"
 if [[ -n ${KTEST_SKIP:-} ]]; then
 	echo "kernel stage: SKIPPED (KTEST_SKIP set)"
 else

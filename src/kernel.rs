@@ -263,6 +263,13 @@ pub enum PanicMsg<'a> {
     ReleasedAfterDrain(*const c_void),
     /// `negatively referenced localcount: %p, %lld`.
     NegativeTotal(*const c_void, i64),
+    /// A device's name (NUL-terminated `device_xname`), as in
+    /// `KASSERTMSG(!dv->dv_detach_done, "%s", device_xname(dv))`.
+    DeviceName(*const core::ffi::c_char),
+    /// `FUNCTION: device %p has no localcount`.
+    NoLocalcount(&'static str, *const c_void),
+    /// `device_lookup_private_acquire: %s has no softc`.
+    NoSoftc(*const core::ffi::c_char),
     /// A Rust panic (a bug in this library) at FILE:LINE.
     Rust {
         /// Source file.
@@ -302,10 +309,33 @@ impl fmt::Display for PanicMsg<'_> {
             PanicMsg::NegativeTotal(p, t) => {
                 write!(f, "negatively referenced localcount: {p:p}, {t}")
             }
+            PanicMsg::DeviceName(name) => write_c_str(f, name),
+            PanicMsg::NoLocalcount(func, dv) => {
+                write!(f, "{func}: device {dv:p} has no localcount")
+            }
+            PanicMsg::NoSoftc(name) => {
+                f.write_str("device_lookup_private_acquire: ")?;
+                write_c_str(f, name)?;
+                f.write_str(" has no softc")
+            }
             PanicMsg::Rust { file, line } => {
                 write!(f, "rust_localcount: Rust panic at {file}:{line}")
             }
         }
+    }
+}
+
+/// Write a NUL-terminated C string (a device name) like printf's `%s`.
+fn write_c_str(f: &mut fmt::Formatter<'_>, s: *const core::ffi::c_char) -> fmt::Result {
+    if s.is_null() {
+        return f.write_str("(null)");
+    }
+    // SAFETY: PanicMsg's C strings are device names, NUL-terminated and
+    // alive while the message is formatted (the device is live).
+    let bytes = unsafe { core::ffi::CStr::from_ptr(s) }.to_bytes();
+    match core::str::from_utf8(bytes) {
+        Ok(t) => f.write_str(t),
+        Err(_) => f.write_str("(non-UTF-8 name)"),
     }
 }
 
@@ -490,4 +520,222 @@ impl<K: Kernel> Interlock<K> {
         // SAFETY: type invariant.
         unsafe { K::cv_broadcast(self.cv) }
     }
+}
+
+/// `struct device` (`device_t`): an autoconf device instance.  Opaque: its
+/// layout is private to autoconf (`<sys/device_impl.h>`), so the library
+/// reaches its fields only through the accessors of [`AutoconfKernel`].
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct device {
+    _opaque: [u8; 0],
+    _not_send_sync: PhantomData<*mut u8>,
+}
+
+/// `struct cfdriver` (`cfdriver_t`): an autoconf driver, opaque.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct cfdriver {
+    _opaque: [u8; 0],
+    _not_send_sync: PhantomData<*mut u8>,
+}
+
+/// `struct lwp`: a kernel thread, opaque (only compared with `curlwp`).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct lwp {
+    _opaque: [u8; 0],
+    _not_send_sync: PhantomData<*mut u8>,
+}
+
+/// The value `pserialize_read_enter()` returned, for `pserialize_read_exit`.
+#[derive(Clone, Copy, Debug)]
+pub struct Psz(pub core::ffi::c_int);
+
+/// The kernel's global table of one kind of device switch (`bdevsw` or
+/// `cdevsw`), as `sys/kern/subr_devsw.c` keeps it:
+///
+/// * `table` is `&Xdevsw`, the current array of `const struct Xdevsw *`.
+///   It starts as config(1)'s static `Xdevsw0` (`sys` entries) and is
+///   replaced once, with a store-release, by a copy with `MAXDEVSW` entries
+///   when a major beyond the static ones is attached; no table is ever
+///   freed.  Entries are published with store-release after the devsw's
+///   localcount is initialized and unpublished (stored NULL) by detach.
+/// * `max` is `&max_Xdevsws`: the length of the current table; it only
+///   grows, and is stored (release) after the new table pointer.
+/// * `sys` is `sys_Xdevsws`: the length of the static table (a constant).
+///
+/// Invariant (established by the [`DevswKernel`] implementation): both
+/// pointers are valid for the life of the kernel.
+pub struct DevswTables<D> {
+    /// `&Xdevsw`.
+    pub table: NonNull<core::sync::atomic::AtomicPtr<core::sync::atomic::AtomicPtr<D>>>,
+    /// `&max_Xdevsws`.
+    pub max: NonNull<core::sync::atomic::AtomicI32>,
+    /// `sys_Xdevsws`.
+    pub sys: i32,
+}
+
+/// The kernel services of the devsw reference layer
+/// ([`crate::devsw`]): pserialize(9) read sections, the devsw tables and
+/// the `(cv, interlock)` pair devsw localcounts are drained with.
+///
+/// # Safety
+///
+/// Implementations guarantee:
+///
+/// * `pserialize_read_enter`/`pserialize_read_exit` delimit a pserialize(9)
+///   read section: it does not sleep, and `xc_barrier(0)` (which
+///   `devsw_detach` issues after unpublishing an entry) does not return
+///   before every read section that was open when it was called has ended.
+/// * The [`DevswTables`] returned are the kernel's, with the invariants and
+///   publication protocol documented there, for the life of the kernel.
+/// * `devsw_interlock` returns the `(devsw_cv, device_lock)` pair that
+///   `devsw_detach` drains devsw localcounts with.
+pub unsafe trait DevswKernel: Kernel {
+    /// `pserialize_read_enter()`.
+    fn pserialize_read_enter() -> Psz;
+    /// `pserialize_read_exit(s)`.
+    fn pserialize_read_exit(s: Psz);
+    /// The block device table.
+    fn bdevsw_tables() -> DevswTables<crate::devsw::bdevsw>;
+    /// The character device table.
+    fn cdevsw_tables() -> DevswTables<crate::devsw::cdevsw>;
+    /// `(&devsw_cv, &device_lock)`.
+    fn devsw_interlock() -> Interlock<Self>
+    where
+        Self: Sized;
+}
+
+/// A pserialize(9) read section (`pserialize_read_enter`/`_exit`).
+#[must_use]
+pub struct PszRead<K: DevswKernel> {
+    s: Psz,
+    _k: PhantomData<K>,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl<K: DevswKernel> PszRead<K> {
+    /// `s = pserialize_read_enter()`; `pserialize_read_exit(s)` on drop.
+    #[inline(always)]
+    pub fn new() -> Self {
+        PszRead {
+            s: K::pserialize_read_enter(),
+            _k: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<K: DevswKernel> Default for PszRead<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: DevswKernel> Drop for PszRead<K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        K::pserialize_read_exit(self.s);
+    }
+}
+
+/// The kernel services of the autoconf reference layer
+/// ([`crate::autoconf`]): autoconf's locks and a few fields of
+/// `struct device`, reached through C accessors (the layout of `struct
+/// device` is private to autoconf and never hard-coded here), plus the
+/// autoconf functions the layer calls.
+///
+/// # Safety
+///
+/// Implementations guarantee:
+///
+/// * `config_misc_interlock` is `(&config_misc_cv, &config_misc_lock)` of
+///   `sys/kern/subr_autoconf.c`: the pair device localcounts are released
+///   and drained with, and that attach/detach state changes are made and
+///   broadcast under; `alldevs_lock` is autoconf's `alldevs_lock`.
+/// * The `device_*` accessors return the named field of a live `struct
+///   device` (`dv_localcount`, `dv_del_gen != 0`, `dv_detach_committed`,
+///   `dv_detach_done`, `dv_attaching`, `dv_detaching`, `dv_private`,
+///   `dv_xname`), and `cfdriver_unit` returns `cd->cd_devs[unit]` or NULL
+///   when `unit` is out of range; each is called only with the lock that
+///   protects the field held, as documented on the method.
+/// * `curlwp` is the calling LWP; `assert_sleepable` panics (DIAGNOSTIC)
+///   where sleeping is not allowed.
+/// * `cfdriver_lookup` and `config_detach_release` are autoconf's
+///   `config_cfdriver_lookup` and `config_detach_release`.
+pub unsafe trait AutoconfKernel: Kernel {
+    /// `(&config_misc_cv, &config_misc_lock)`.
+    fn config_misc_interlock() -> Interlock<Self>
+    where
+        Self: Sized;
+    /// `&alldevs_lock` (a spin mutex at IPL_VM).
+    fn alldevs_lock() -> NonNull<kmutex>;
+    /// `cd->cd_devs[unit]`, or `None` if `unit` is out of range or the slot
+    /// is empty.
+    ///
+    /// # Safety
+    /// `cd` is a live cfdriver; the caller holds `alldevs_lock`.
+    unsafe fn cfdriver_unit(
+        cd: NonNull<cfdriver>,
+        unit: core::ffi::c_int,
+    ) -> Option<NonNull<device>>;
+    /// `dv->dv_localcount`.
+    ///
+    /// # Safety
+    /// `dv` is a live device (it cannot be freed during the call).
+    unsafe fn device_localcount(dv: NonNull<device>) -> *mut crate::LocalCount;
+    /// `dv->dv_del_gen != 0`: the device has been detached and unlinked.
+    ///
+    /// # Safety
+    /// `dv` is a live device; the caller holds `alldevs_lock`.
+    unsafe fn device_deleted(dv: NonNull<device>) -> bool;
+    /// `dv->dv_detach_committed`.
+    ///
+    /// # Safety
+    /// `dv` is a live device; the caller holds `config_misc_lock`.
+    unsafe fn device_detach_committed(dv: NonNull<device>) -> bool;
+    /// `dv->dv_detach_done`.
+    ///
+    /// # Safety
+    /// `dv` is a live device whose detach cannot complete during the call.
+    unsafe fn device_detach_done(dv: NonNull<device>) -> bool;
+    /// `dv->dv_attaching` (NULL unless an LWP is still in `ca_attach`).
+    ///
+    /// # Safety
+    /// `dv` is a live device; the caller holds `config_misc_lock`.
+    unsafe fn device_attaching(dv: NonNull<device>) -> *const lwp;
+    /// `dv->dv_detaching` (NULL unless an LWP is detaching it).
+    ///
+    /// # Safety
+    /// `dv` is a live device; the caller holds `config_misc_lock`.
+    unsafe fn device_detaching(dv: NonNull<device>) -> *const lwp;
+    /// `device_private(dv)`.
+    ///
+    /// # Safety
+    /// `dv` is a live device.
+    unsafe fn device_private(dv: NonNull<device>) -> *mut core::ffi::c_void;
+    /// `device_xname(dv)`, for messages.
+    ///
+    /// # Safety
+    /// `dv` is a live device; the name lives as long as the device.
+    unsafe fn device_xname(dv: NonNull<device>) -> *const core::ffi::c_char;
+    /// `curlwp`.
+    fn curlwp() -> *const lwp;
+    /// `ASSERT_SLEEPABLE()`.
+    fn assert_sleepable();
+    /// `config_cfdriver_lookup(name)`.
+    ///
+    /// # Safety
+    /// `name` is a NUL-terminated string.
+    unsafe fn cfdriver_lookup(name: *const core::ffi::c_char) -> Option<NonNull<cfdriver>>;
+    /// `config_detach_release(dv, flags)`.
+    ///
+    /// # Safety
+    /// `dv` is a live device on which the caller holds a reference, which
+    /// this consumes.
+    unsafe fn config_detach_release(
+        dv: NonNull<device>,
+        flags: core::ffi::c_int,
+    ) -> core::ffi::c_int;
 }

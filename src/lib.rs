@@ -1,4 +1,5 @@
-//! NetBSD localcount(9) in Rust.
+//! NetBSD localcount(9) in Rust, with the devsw/autoconf reference-acquire
+//! layer built on it.
 //!
 //! This crate is a drop-in replacement for `sys/kern/subr_localcount.c`: a
 //! `no_std` library with exactly the C ABI of NetBSD-current
@@ -16,9 +17,13 @@
 //!   protocol needs (percpu(9), kpreempt, spl, xcall(9), mutex(9),
 //!   condvar(9), panic), plus RAII guards over them.
 //! * [`backend`] -- implementations of [`kernel::Kernel`]: the real NetBSD
-//!   kernel (through `ffi::kernel`, the one place that imports kernel
-//!   symbols) and, behind the `host` feature, a std-backed simulation of a
-//!   multiprocessor kernel used by the tests.
+//!   kernel (through `ffi::kernel`, kernel builds only: the one place that
+//!   imports kernel symbols) and, behind the `host` feature, a std-backed
+//!   simulation of a multiprocessor kernel used by the tests.
+//! * [`devsw`], [`autoconf`] -- the seed's reference-acquire layer on top of
+//!   localcount(9): `bdevsw_lookup_acquire`/`cdevsw_lookup_acquire` and
+//!   their releases, `device_lookup_acquire` and friends, written once
+//!   against [`kernel::DevswKernel`] and [`kernel::AutoconfKernel`].
 //! * [`diag`] -- `KASSERT`-style checks and the kernel's panic messages.
 #![cfg_attr(not(feature = "host"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -27,7 +32,9 @@
 
 #[macro_use]
 pub mod diag;
+pub mod autoconf;
 pub mod backend;
+pub mod devsw;
 pub mod ffi;
 pub mod kernel;
 pub mod localcount;

@@ -228,8 +228,9 @@ pub fn fini<K: Kernel>(lc: &LocalCount) {
     // SAFETY: `pc` was allocated by init with SLOT_SIZE; the localcount is
     // drained, so no acquire/release may use it any more (their contract).
     unsafe { K::percpu_free(pc, SLOT_SIZE) };
-    // Unlike C, forget the freed storage: a use after fini (or a second
-    // fini) then panics "not initialized" instead of touching freed memory.
+    // Forget the freed storage: a second fini then panics ("not
+    // initialized") instead of freeing it twice.  lc_totalp stays poisoned,
+    // so acquire, release and drain still refuse a finalized localcount.
     lc.lc_percpu.0.store(ptr::null_mut(), Ordering::Relaxed);
 }
 

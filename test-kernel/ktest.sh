@@ -12,6 +12,8 @@
 #         rust-lockdebug  rust + DEBUG + LOCKDEBUG (library built with lc-debug)
 #         rust-broken     rust built with the DELIBERATELY WRONG feature
 #                         broken-release-no-preempt: the suite must fail
+#         rust-broken-devsw  rust built with the DELIBERATELY WRONG feature
+#                         broken-devsw-no-reference: the devsw cases must fail
 #   -o  results directory (default target/ktest/results)
 #   -B  build only, do not boot
 # Environment:
@@ -39,7 +41,7 @@ while getopts s:v:o:B opt; do
 	v) variants=$OPTARG ;;
 	o) out=$OPTARG ;;
 	B) build_only=true ;;
-	*) sed -n '3,30p' "$0" >&2; exit 2 ;;
+	*) sed -n '3,29p' "$0" >&2; exit 2 ;;
 	esac
 done
 
@@ -109,6 +111,7 @@ build_kernel() {
 	rust) features="diagnostic" ;;
 	rust-lockdebug) features="diagnostic lc-debug" ;;
 	rust-broken) features="diagnostic broken-release-no-preempt" ;;
+	rust-broken-devsw) features="diagnostic broken-devsw-no-reference" ;;
 	*) die "unknown variant $v" ;;
 	esac
 	if [[ $v == rust* ]]; then
@@ -123,9 +126,13 @@ build_kernel() {
 	local t0=$SECONDS
 	(cd "$obj" && "$TOOLDIR/bin/nbconfig" -b "$obj" -s "$src/sys" "$conf") \
 		> "$obj/config.log" 2>&1 || { cat "$obj/config.log" >&2; die "$v: nbconfig failed"; }
-	if ! (cd "$obj" && "$TOOLDIR/bin/nbmake-amd64" "${MAKEVARS[@]}" -j"${KTEST_JOBS:-2}") \
+	# dependall, as build.sh does: without the .d files, a change to a
+	# header of the patched tree (e.g. struct cdevsw in <sys/conf.h>)
+	# would leave stale objects behind.
+	if ! (cd "$obj" && "$TOOLDIR/bin/nbmake-amd64" "${MAKEVARS[@]}" -j"${KTEST_JOBS:-2}" dependall) \
 		> "$obj/build.log" 2>&1; then
-		grep -E 'error|Error|undefined' "$obj/build.log" | head -30 >&2
+		grep -E 'error:|Error code|undefined reference' "$obj/build.log" |
+			head -30 >&2 || true
 		die "$v: kernel build failed (log: $obj/build.log)"
 	fi
 	log "$v: built $obj/netbsd in $((SECONDS - t0)) s"

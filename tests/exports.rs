@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{within, Obj};
-use rust_localcount::backend::host::{self, live_percpu, Machine};
+use rust_localcount::backend::host::{self, Machine};
 use rust_localcount::ffi::exports::*;
 use rust_localcount::localcount::POISON;
 
@@ -18,7 +18,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn init_acquire_release_drain_fini() {
     let m = Machine::new(4);
     let o = Obj::new();
-    let before = live_percpu();
+    let before = m.live_percpu();
     // SAFETY: host-kernel objects that outlive the call, used as the
     // localcount(9) contract requires (initialized, references held).
     m.lwp(0, || unsafe {
@@ -37,7 +37,7 @@ fn init_acquire_release_drain_fini() {
         assert_eq!(o.lc.totalp(), POISON, "drained localcount is poisoned");
         localcount_fini(o.lcp());
     });
-    assert_eq!(live_percpu(), before, "fini frees the percpu storage");
+    assert_eq!(m.live_percpu(), before, "fini frees the percpu storage");
 }
 
 #[test]

@@ -49,7 +49,7 @@ enum State {
     Uninit,
     Idle,
     Drained,
-    /// Finalized: lc_totalp still poisoned, per-CPU storage gone.
+    /// Finalized: lc_totalp is still the poison, the storage is gone.
     Finalized,
 }
 

@@ -3,8 +3,13 @@
 use core::ffi::{c_char, c_int, c_longlong, c_void};
 use core::ptr::NonNull;
 
+use crate::devsw::{bdevsw, cdevsw};
 use crate::ffi::kernel as k;
-use crate::kernel::{kcondvar, kmutex, percpu, Kernel, KernelSlot, PanicMsg, Spl, XcFunc};
+use crate::kernel::{
+    cfdriver, device, kcondvar, kmutex, lwp, percpu, AutoconfKernel, DevswKernel, DevswTables,
+    Interlock, Kernel, KernelSlot, PanicMsg, Psz, Spl, XcFunc,
+};
+use crate::LocalCount;
 
 /// The running NetBSD kernel.
 pub struct NetBSD;
@@ -111,8 +116,9 @@ unsafe impl Kernel for NetBSD {
             (x.len().min(c_int::MAX as usize) as c_int, x.as_ptr().cast())
         }
         // SAFETY: every format below matches its arguments (%.*s: int and
-        // pointer to that many bytes; %p: pointer; %d: int; %lld: long
-        // long), and panic() never returns.
+        // pointer to that many bytes; %s: a NUL-terminated device name;
+        // %p: pointer; %d: int; %lld: long long), and panic() never
+        // returns.
         unsafe {
             match msg {
                 PanicMsg::Assertion {
@@ -128,6 +134,14 @@ unsafe impl Kernel for NetBSD {
                         Some(&PanicMsg::NegativeTotal(p, t)) => k::panic(
                             c"kernel diagnostic assertion \"%.*s\" failed: file \"%.*s\", line %d negatively referenced localcount: %p, %lld".as_ptr(),
                             el, ep, fl, fp, line, p, t as c_longlong,
+                        ),
+                        Some(&PanicMsg::DeviceName(name)) => k::panic(
+                            c"kernel diagnostic assertion \"%.*s\" failed: file \"%.*s\", line %d %s".as_ptr(),
+                            el, ep, fl, fp, line, name,
+                        ),
+                        Some(&PanicMsg::NoSoftc(name)) => k::panic(
+                            c"kernel diagnostic assertion \"%.*s\" failed: file \"%.*s\", line %d device_lookup_private_acquire: %s has no softc".as_ptr(),
+                            el, ep, fl, fp, line, name,
                         ),
                         _ => k::panic(
                             c"kernel diagnostic assertion \"%.*s\" failed: file \"%.*s\", line %d ".as_ptr(),
@@ -155,6 +169,15 @@ unsafe impl Kernel for NetBSD {
                     p,
                     t as c_longlong,
                 ),
+                PanicMsg::DeviceName(name) => k::panic(c"%s".as_ptr(), name),
+                PanicMsg::NoLocalcount(func, dv) => {
+                    let (fl, fp) = s(func);
+                    k::panic(c"%.*s: device %p has no localcount".as_ptr(), fl, fp, dv)
+                }
+                PanicMsg::NoSoftc(name) => k::panic(
+                    c"device_lookup_private_acquire: %s has no softc".as_ptr(),
+                    name,
+                ),
                 PanicMsg::Rust { file, line } => {
                     let (fl, fp) = s(file);
                     k::panic(
@@ -166,5 +189,141 @@ unsafe impl Kernel for NetBSD {
                 }
             }
         }
+    }
+}
+
+/// A kernel object's address that the kernel guarantees non-NULL.
+#[inline(always)]
+fn kaddr<T>(p: *mut T) -> NonNull<T> {
+    match NonNull::new(p) {
+        Some(p) => p,
+        None => NetBSD::panic(PanicMsg::Text("rust_localcount: NULL kernel object")),
+    }
+}
+
+// SAFETY: pserialize(9) and the globals of subr_devsw.c / config(1)'s
+// devsw.c, which have exactly the properties DevswKernel documents (the
+// trait's contract is written from them): devsw_detach unpublishes, then
+// xc_barrier(0)s, then drains with (devsw_cv, device_lock).
+unsafe impl DevswKernel for NetBSD {
+    #[inline(always)]
+    fn pserialize_read_enter() -> Psz {
+        // SAFETY: callable in any context; paired by PszRead.
+        Psz(unsafe { k::pserialize_read_enter() })
+    }
+    #[inline(always)]
+    fn pserialize_read_exit(s: Psz) {
+        // SAFETY: `s` came from pserialize_read_enter on this CPU.
+        unsafe { k::pserialize_read_exit(s.0) }
+    }
+    #[inline(always)]
+    fn bdevsw_tables() -> DevswTables<bdevsw> {
+        DevswTables {
+            table: kaddr((&raw const k::bdevsw).cast_mut()),
+            max: kaddr((&raw const k::max_bdevsws).cast_mut()),
+            // SAFETY: a constant initialized by config(1).
+            sys: unsafe { k::sys_bdevsws },
+        }
+    }
+    #[inline(always)]
+    fn cdevsw_tables() -> DevswTables<cdevsw> {
+        DevswTables {
+            table: kaddr((&raw const k::cdevsw).cast_mut()),
+            max: kaddr((&raw const k::max_cdevsws).cast_mut()),
+            // SAFETY: a constant initialized by config(1).
+            sys: unsafe { k::sys_cdevsws },
+        }
+    }
+    #[inline]
+    fn devsw_interlock() -> Interlock<Self> {
+        // SAFETY: the address of devsw_cv (initialized by devsw_init at
+        // boot).
+        let cv = kaddr(unsafe { k::rust_devsw_cv() });
+        let mtx = kaddr(&raw mut k::device_lock);
+        // SAFETY: both are initialized kernel objects that live forever.
+        unsafe { Interlock::new(cv, mtx) }
+    }
+}
+
+// SAFETY: autoconf's locks and struct device fields through the patch's
+// accessors, and autoconf's own functions: exactly what AutoconfKernel
+// documents.
+unsafe impl AutoconfKernel for NetBSD {
+    #[inline]
+    fn config_misc_interlock() -> Interlock<Self> {
+        // SAFETY: accessors returning the addresses of autoconf's statics.
+        let (cv, mtx) = unsafe { (k::rust_config_misc_cv(), k::rust_config_misc_lock()) };
+        // SAFETY: initialized by config_init at boot; they live forever.
+        unsafe { Interlock::new(kaddr(cv), kaddr(mtx)) }
+    }
+    #[inline]
+    fn alldevs_lock() -> NonNull<kmutex> {
+        // SAFETY: accessor returning the address of autoconf's static.
+        kaddr(unsafe { k::rust_alldevs_lock() })
+    }
+    #[inline]
+    unsafe fn cfdriver_unit(cd: NonNull<cfdriver>, unit: c_int) -> Option<NonNull<device>> {
+        // SAFETY: caller's contract (live cfdriver, alldevs_lock held).
+        NonNull::new(unsafe { k::rust_cfdriver_unit(cd.as_ptr(), unit) })
+    }
+    #[inline]
+    unsafe fn device_localcount(dv: NonNull<device>) -> *mut LocalCount {
+        // SAFETY: caller's contract (live device).
+        unsafe { k::rust_device_localcount(dv.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn device_deleted(dv: NonNull<device>) -> bool {
+        // SAFETY: caller's contract (live device, alldevs_lock held).
+        unsafe { k::rust_device_deleted(dv.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn device_detach_committed(dv: NonNull<device>) -> bool {
+        // SAFETY: caller's contract (live device, config_misc_lock held).
+        unsafe { k::rust_device_detach_committed(dv.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn device_detach_done(dv: NonNull<device>) -> bool {
+        // SAFETY: caller's contract (live device).
+        unsafe { k::rust_device_detach_done(dv.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn device_attaching(dv: NonNull<device>) -> *const lwp {
+        // SAFETY: caller's contract (live device, config_misc_lock held).
+        unsafe { k::rust_device_attaching(dv.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn device_detaching(dv: NonNull<device>) -> *const lwp {
+        // SAFETY: caller's contract (live device, config_misc_lock held).
+        unsafe { k::rust_device_detaching(dv.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn device_private(dv: NonNull<device>) -> *mut c_void {
+        // SAFETY: caller's contract (live device).
+        unsafe { k::device_private(dv.as_ptr()) }
+    }
+    #[inline]
+    unsafe fn device_xname(dv: NonNull<device>) -> *const c_char {
+        // SAFETY: caller's contract (live device).
+        unsafe { k::device_xname(dv.as_ptr()) }
+    }
+    #[inline]
+    fn curlwp() -> *const lwp {
+        // SAFETY: callable in any context.
+        unsafe { k::rust_localcount_curlwp() }
+    }
+    #[inline]
+    fn assert_sleepable() {
+        // SAFETY: callable in any context (panics where it must).
+        unsafe { k::rust_localcount_assert_sleepable() }
+    }
+    #[inline]
+    unsafe fn cfdriver_lookup(name: *const c_char) -> Option<NonNull<cfdriver>> {
+        // SAFETY: caller's contract (NUL-terminated name); thread context.
+        NonNull::new(unsafe { k::config_cfdriver_lookup(name) })
+    }
+    #[inline]
+    unsafe fn config_detach_release(dv: NonNull<device>, flags: c_int) -> c_int {
+        // SAFETY: caller's contract (a held reference on a live device).
+        unsafe { k::config_detach_release(dv.as_ptr(), flags) }
     }
 }

@@ -1,4 +1,5 @@
-//! The C API: NetBSD-current's `<sys/localcount.h>`.
+//! The C API: NetBSD-current's `<sys/localcount.h>`, and the seed's devsw
+//! and autoconf reference-acquire functions built on it.
 //!
 //! Each function checks its pointer arguments, turns them into references
 //! and calls [`crate::localcount`].  The comment blocks are the contract, in
@@ -8,10 +9,13 @@
 // The tab-indented text is NetBSD comment style for the generated header.
 #![allow(clippy::missing_safety_doc, clippy::tabs_in_doc_comments)]
 
+use core::ffi::{c_char, c_int, c_void};
 use core::ptr::NonNull;
 
+use crate::autoconf;
 use crate::backend::Current;
-use crate::kernel::{kcondvar, kmutex, Interlock, Kernel, PanicMsg};
+use crate::devsw::{self, bdevsw, cdevsw, dev_t};
+use crate::kernel::{cfdriver, device, kcondvar, kmutex, Interlock, Kernel, PanicMsg};
 use crate::localcount::{self, LocalCount};
 
 #[cold]
@@ -163,3 +167,217 @@ pub static localcount_rust_built_debug: u8 = 1;
 #[no_mangle]
 #[allow(non_upper_case_globals)]
 pub static localcount_rust_built_nodebug: u8 = 1;
+
+/* ------------------------------------------------------------------ */
+/* devsw: the seed's reference-acquire layer (<sys/conf.h> devsw).     */
+
+/// bdevsw_lookup_acquire(dev)
+///
+///	Look up the block device switch of major(dev) and acquire a
+///	reference to it, which the caller must drop with
+///	bdevsw_release.  Returns NULL if dev is NODEV or no bdevsw is
+///	attached at that major.  While the reference is held,
+///	devsw_detach of that bdevsw waits (it drains d_localcount), so
+///	a modular driver cannot be unloaded under the caller.
+///
+///	A bdevsw without d_localcount (built-in drivers, which are in
+///	config(1)'s static tables and never detached) is returned
+///	without a reference: then this is bdevsw_lookup, and
+///	bdevsw_release does nothing.
+///
+///	Context: any in which a pserialize(9) read section may be
+///	entered (thread, soft or hard interrupt).  Never sleeps.
+#[no_mangle]
+pub unsafe extern "C" fn bdevsw_lookup_acquire(dev: dev_t) -> *const bdevsw {
+    match devsw::lookup_acquire::<Current, bdevsw>(dev) {
+        Some(d) => d.as_ptr(),
+        None => core::ptr::null(),
+    }
+}
+
+/// cdevsw_lookup_acquire(dev)
+///
+///	Look up the character device switch of major(dev) and acquire
+///	a reference to it, which the caller must drop with
+///	cdevsw_release.  Returns NULL if dev is NODEV or no cdevsw is
+///	attached at that major.  See bdevsw_lookup_acquire.
+///
+///	Context: any in which a pserialize(9) read section may be
+///	entered.  Never sleeps.
+#[no_mangle]
+pub unsafe extern "C" fn cdevsw_lookup_acquire(dev: dev_t) -> *const cdevsw {
+    match devsw::lookup_acquire::<Current, cdevsw>(dev) {
+        Some(d) => d.as_ptr(),
+        None => core::ptr::null(),
+    }
+}
+
+/// bdevsw_release(bdev)
+///
+///	Release a reference acquired with bdevsw_lookup_acquire, which
+///	returned bdev (non-NULL).  Does nothing for a bdevsw without
+///	d_localcount.  If devsw_detach is waiting for the reference, it
+///	is woken.
+///
+///	Context: thread or soft interrupt: during a detach it takes
+///	device_lock, which the caller must not hold.
+#[no_mangle]
+pub unsafe extern "C" fn bdevsw_release(bdev: *const bdevsw) {
+    if bdev.is_null() {
+        null_argument("bdevsw_release", "bdevsw");
+    }
+    // SAFETY: non-NULL; the caller holds a reference, so the bdevsw is
+    // still attached or being drained, and immutable.
+    devsw::release::<Current, bdevsw>(unsafe { &*bdev })
+}
+
+/// cdevsw_release(cdev)
+///
+///	Release a reference acquired with cdevsw_lookup_acquire, which
+///	returned cdev (non-NULL).  See bdevsw_release.
+///
+///	Context: thread or soft interrupt; device_lock not held.
+#[no_mangle]
+pub unsafe extern "C" fn cdevsw_release(cdev: *const cdevsw) {
+    if cdev.is_null() {
+        null_argument("cdevsw_release", "cdevsw");
+    }
+    // SAFETY: as in bdevsw_release.
+    devsw::release::<Current, cdevsw>(unsafe { &*cdev })
+}
+
+/* ------------------------------------------------------------------ */
+/* autoconf: device references (<sys/device.h>).                       */
+
+#[inline(always)]
+fn dv_ref(dv: *mut device, what: &'static str) -> NonNull<device> {
+    match NonNull::new(dv) {
+        Some(dv) => dv,
+        None => null_argument(what, "device"),
+    }
+}
+
+#[inline(always)]
+fn cd_ref(cd: *mut cfdriver, what: &'static str) -> NonNull<cfdriver> {
+    match NonNull::new(cd) {
+        Some(cd) => cd,
+        None => null_argument(what, "cfdriver"),
+    }
+}
+
+/// device_lookup_acquire(cd, unit)
+///
+///	Look up device unit of driver cd and return it with a reference
+///	that the caller must drop with device_release (or pass to
+///	device_detach_release).  Returns NULL if there is no such
+///	device or its detach has committed.
+///
+///	=> If the device is still attaching (in another LWP), waits
+///	   until its attach routine has returned.
+///	=> If the device is detaching, waits until its detach routine
+///	   has returned: the lookup then fails if the detach committed
+///	   and succeeds if it backed out (e.g. EBUSY).
+///
+///	Context: thread; may sleep.  Takes config_misc_lock.
+#[no_mangle]
+pub unsafe extern "C" fn device_lookup_acquire(cd: *mut cfdriver, unit: c_int) -> *mut device {
+    let cd = cd_ref(cd, "device_lookup_acquire");
+    match autoconf::lookup_acquire::<Current>(cd, unit) {
+        Some(dv) => dv.as_ptr(),
+        None => core::ptr::null_mut(),
+    }
+}
+
+/// device_acquire(dv)
+///
+///	Acquire a reference to dv.  The caller must make sure that the
+///	detach routine of dv cannot return before this call, e.g. by
+///	holding a lock that the detach path also takes, or already
+///	holding a reference.  Release with device_release.
+///
+///	Context: any; never sleeps.  Panics (DIAGNOSTIC) if dv has
+///	already been detached.
+#[no_mangle]
+pub unsafe extern "C" fn device_acquire(dv: *mut device) {
+    autoconf::acquire::<Current>(dv_ref(dv, "device_acquire"))
+}
+
+/// device_release(dv)
+///
+///	Release a reference to dv acquired with device_acquire,
+///	device_lookup_acquire, device_find_by_driver_unit_acquire,
+///	device_lookup_private_acquire or one of the config_*_acquire
+///	attach functions.  If a detach is waiting for the references to
+///	drain, the last release wakes it.
+///
+///	Context: thread or soft interrupt; the caller must not hold
+///	config_misc_lock.
+#[no_mangle]
+pub unsafe extern "C" fn device_release(dv: *mut device) {
+    autoconf::release::<Current>(dv_ref(dv, "device_release"))
+}
+
+/// device_find_by_driver_unit_acquire(name, unit)
+///
+///	Like device_lookup_acquire, for the driver called name (e.g.
+///	"wd"): returns device unit of it with a reference that the
+///	caller must drop with device_release, or NULL.
+///
+///	Context: thread; may sleep.
+#[no_mangle]
+pub unsafe extern "C" fn device_find_by_driver_unit_acquire(
+    name: *const c_char,
+    unit: c_int,
+) -> *mut device {
+    if name.is_null() {
+        null_argument("device_find_by_driver_unit_acquire", "name");
+    }
+    // SAFETY: non-NULL; the caller passes a NUL-terminated driver name.
+    match unsafe { autoconf::find_by_driver_unit_acquire::<Current>(name, unit) } {
+        Some(dv) => dv.as_ptr(),
+        None => core::ptr::null_mut(),
+    }
+}
+
+/// device_lookup_private_acquire(cd, unit)
+///
+///	Like device_lookup_acquire, but return the device's private
+///	data (softc) instead of the device.  The reference is held on
+///	the device: the caller must later call device_release with the
+///	device_t that the softc records (e.g. sc->sc_dev), so the
+///	driver must have a softc that does.  Returns NULL if there is
+///	no such device.
+///
+///	Context: thread; may sleep.  Panics (DIAGNOSTIC) if the device
+///	has no softc.
+#[no_mangle]
+pub unsafe extern "C" fn device_lookup_private_acquire(
+    cd: *mut cfdriver,
+    unit: c_int,
+) -> *mut c_void {
+    let cd = cd_ref(cd, "device_lookup_private_acquire");
+    match autoconf::lookup_private_acquire::<Current>(cd, unit) {
+        Some(sc) => sc.as_ptr(),
+        None => core::ptr::null_mut(),
+    }
+}
+
+/// device_detach_release(dv, flags)
+///
+///	Detach dv, consuming the caller's reference to it (acquired
+///	with device_lookup_acquire or device_acquire) whatever the
+///	outcome; the seed's name for config_detach_release, which it
+///	calls.  Waits for any attach or other detach of dv, runs the
+///	driver's detach routine and, if that succeeds, waits for every
+///	other reference to dv to be released.  Returns 0, or the
+///	driver's error (e.g. EBUSY: the device stays attached and
+///	lookups succeed again), or ENOENT if dv was already detached.
+///	flags are config_detach's (DETACH_FORCE, DETACH_QUIET, ...).
+///
+///	Context: thread; sleeps.  Takes the kernel lock.
+#[no_mangle]
+pub unsafe extern "C" fn device_detach_release(dv: *mut device, flags: c_int) -> c_int {
+    let dv = dv_ref(dv, "device_detach_release");
+    // SAFETY: the caller holds a reference on dv (contract above).
+    unsafe { autoconf::detach_release::<Current>(dv, flags) }
+}

@@ -4,12 +4,20 @@
 //! `<sys/mutex.h>`, `<sys/condvar.h>`, `<sys/systm.h>`).  `splhigh()` and
 //! `splx()` are macros or inlines on most ports, so the patch set adds two
 //! one-line C functions for them (`rust_localcount_glue.c`).
+//!
+//! The devsw and autoconf layers also read the kernel's devsw tables
+//! (globals) and reach autoconf's file-static locks and the private
+//! `struct device` through small C accessors that the patch set adds
+//! (`rust_*` below; see `netbsd-patches/`).
 
 #![allow(missing_docs)] // NetBSD's own functions: see percpu(9), xcall(9), mutex(9), ...
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::sync::atomic::{AtomicI32, AtomicPtr};
 
-use crate::kernel::{kcondvar, kmutex, percpu, XcFunc};
+use crate::devsw::{bdevsw, cdevsw};
+use crate::kernel::{cfdriver, device, kcondvar, kmutex, lwp, percpu, XcFunc};
+use crate::LocalCount;
 
 extern "C" {
     pub fn percpu_alloc(size: usize) -> *mut percpu;
@@ -37,4 +45,42 @@ extern "C" {
     pub fn cv_broadcast(cv: *mut kcondvar);
 
     pub fn panic(fmt: *const c_char, ...) -> !;
+
+    // pserialize(9).
+    pub fn pserialize_read_enter() -> c_int;
+    pub fn pserialize_read_exit(s: c_int);
+
+    // The devsw tables (defined by config(1)'s devsw.c, declared in
+    // sys/kern/subr_devsw.c): `const struct Xdevsw **Xdevsw`,
+    // `int max_Xdevsws`, `const int sys_Xdevsws`.
+    pub static bdevsw: AtomicPtr<AtomicPtr<bdevsw>>;
+    pub static cdevsw: AtomicPtr<AtomicPtr<cdevsw>>;
+    pub static max_bdevsws: AtomicI32;
+    pub static max_cdevsws: AtomicI32;
+    pub static sys_bdevsws: c_int;
+    pub static sys_cdevsws: c_int;
+    /// `kmutex_t device_lock` (`<sys/conf.h>`).
+    pub static mut device_lock: kmutex;
+    /// `&devsw_cv` (file-static in subr_devsw.c; accessor of the patch).
+    pub fn rust_devsw_cv() -> *mut kcondvar;
+
+    // autoconf (subr_autoconf.c accessors of the patch, for its statics).
+    pub fn rust_config_misc_lock() -> *mut kmutex;
+    pub fn rust_config_misc_cv() -> *mut kcondvar;
+    pub fn rust_alldevs_lock() -> *mut kmutex;
+    // struct cfdriver / struct device accessors (rust_localcount_glue.c).
+    pub fn rust_cfdriver_unit(cd: *mut cfdriver, unit: c_int) -> *mut device;
+    pub fn rust_device_localcount(dv: *mut device) -> *mut LocalCount;
+    pub fn rust_device_deleted(dv: *mut device) -> bool;
+    pub fn rust_device_detach_committed(dv: *mut device) -> bool;
+    pub fn rust_device_detach_done(dv: *mut device) -> bool;
+    pub fn rust_device_attaching(dv: *mut device) -> *const lwp;
+    pub fn rust_device_detaching(dv: *mut device) -> *const lwp;
+    pub fn rust_localcount_curlwp() -> *const lwp;
+    pub fn rust_localcount_assert_sleepable();
+    // autoconf's own functions (<sys/device.h>).
+    pub fn device_private(dv: *mut device) -> *mut c_void;
+    pub fn device_xname(dv: *mut device) -> *const c_char;
+    pub fn config_cfdriver_lookup(name: *const c_char) -> *mut cfdriver;
+    pub fn config_detach_release(dv: *mut device, flags: c_int) -> c_int;
 }

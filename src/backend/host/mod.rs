@@ -31,6 +31,8 @@
 //! The synchronization underneath is std's, or shuttle's under the model
 //! checker ([`sync`]).
 
+pub mod autoconf;
+pub mod devsw;
 pub mod sync;
 
 mod mutex;
@@ -44,7 +46,12 @@ use std::sync::Arc;
 pub use mutex::{HostCondvar, HostMutex};
 use sync::{host_thread_local, AtomicI64, Token};
 
-use crate::kernel::{kcondvar, kmutex, percpu, Kernel, PanicMsg, Spl, XcFunc};
+use crate::devsw::{bdevsw, cdevsw};
+use crate::kernel::{
+    cfdriver, device, kcondvar, kmutex, lwp, percpu, AutoconfKernel, DevswKernel, DevswTables,
+    Interlock, Kernel, PanicMsg, Psz, Spl, XcFunc,
+};
+use crate::LocalCount;
 
 /// The host-kernel backend.
 pub struct Host;
@@ -66,6 +73,10 @@ pub struct Machine {
     /// Percent chance that an LWP moves to another CPU when it may.
     migrate_pct: AtomicU64,
     stats: Stats,
+    /// The devsw tables, `device_lock`, `devsw_cv` ([`devsw`]).
+    devsw: devsw::HostDevsw,
+    /// Drivers, devices and autoconf's locks ([`autoconf`]).
+    autoconf: autoconf::HostAutoconf,
 }
 
 /// Counters of what the simulation did (for test reports).
@@ -79,6 +90,8 @@ pub struct Stats {
     pub xcalls: AtomicU64,
     /// Sleeps (blocking mutex_enter, cv_wait, xcall waits).
     pub sleeps: AtomicU64,
+    /// percpu(9) allocations of this machine not freed yet.
+    pub percpu_live: std::sync::atomic::AtomicI64,
 }
 
 /// Per-thread state: which LWP this thread is and where it runs.
@@ -95,6 +108,10 @@ struct Ctx {
     preempt_held: bool,
     ipl_held: bool,
     rng: u64,
+    /// Depth of pserialize(9) read sections (no sleeping inside).
+    psz: u32,
+    /// The module whose MODULE_CMD_INIT this LWP runs, if any.
+    module: Option<devsw::ModSource>,
 }
 
 host_thread_local! {
@@ -131,6 +148,8 @@ impl Machine {
             next_lwp: AtomicU64::new(1),
             migrate_pct: AtomicU64::new(50),
             stats: Stats::default(),
+            devsw: devsw::HostDevsw::new(),
+            autoconf: autoconf::HostAutoconf::new(),
         })
     }
 
@@ -142,6 +161,12 @@ impl Machine {
     /// What the simulation did so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Number of this machine's live percpu(9) allocations (leak checks
+    /// that other tests running in parallel cannot disturb).
+    pub fn live_percpu(&self) -> i64 {
+        self.stats.percpu_live.load(Ordering::SeqCst)
     }
 
     /// Set the chance (percent) that a preemptible LWP migrates.
@@ -179,6 +204,8 @@ impl Machine {
                 preempt_held: false,
                 ipl_held: false,
                 rng: lwp.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+                psz: 0,
+                module: None,
             })
         });
         lwp
@@ -249,6 +276,12 @@ impl Drop for Uninstall {
             }
         }
     }
+}
+
+/// A panic of the simulated kernel itself (its own checks: owner of a
+/// mutex, sleeping where it may not, ...), observable like panic(9).
+pub(crate) fn host_panic(args: std::fmt::Arguments<'_>) -> ! {
+    panic!("panic: {args}")
 }
 
 /// The CPU the current LWP runs on.
@@ -358,6 +391,12 @@ fn settle() {
 /// Sleep: give up the CPU (both tokens) while `f` blocks, then get back on
 /// a CPU -- another one, if the LWP is not bound.
 pub(crate) fn sleep<R>(f: impl FnOnce() -> R) -> R {
+    if with_ctx(|c| c.psz) != 0 {
+        host_panic(format_args!(
+            "sleeping in a pserialize read section (lwp {})",
+            curlwp()
+        ));
+    }
     let (m, lwp, cpu, intr, had_ipl, had_preempt) = with_ctx(|c| {
         let s = (
             Arc::clone(&c.m),
@@ -399,6 +438,13 @@ pub(crate) fn sleep<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Block the current LWP in `f` on something outside the simulation (a
+/// channel, a timer), as a sleeping LWP: it gives up its CPU meanwhile and
+/// may wake up on another one.
+pub fn sleep_for<R>(f: impl FnOnce() -> R) -> R {
+    sleep(f)
+}
+
 /// A host percpu(9) allocation: one `int64_t` counter per CPU.
 struct HostPercpu {
     size: usize,
@@ -426,6 +472,7 @@ unsafe impl Kernel for Host {
             slots: (0..n).map(|_| AtomicI64::new(0)).collect(),
         });
         LIVE_PERCPU.fetch_add(1, Ordering::SeqCst);
+        with_ctx(|c| c.m.stats.percpu_live.fetch_add(1, Ordering::SeqCst));
         NonNull::from(Box::leak(pc)).cast()
     }
 
@@ -434,6 +481,7 @@ unsafe impl Kernel for Host {
         let b = unsafe { Box::from_raw(pc.cast::<HostPercpu>().as_ptr()) };
         assert_eq!(b.size, size, "percpu_free: size mismatch");
         LIVE_PERCPU.fetch_sub(1, Ordering::SeqCst);
+        with_ctx(|c| c.m.stats.percpu_live.fetch_sub(1, Ordering::SeqCst));
     }
 
     unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<AtomicI64> {
@@ -553,5 +601,111 @@ unsafe impl Kernel for Host {
         if preemptible {
             preempt_point();
         }
+    }
+}
+
+// SAFETY: a read section disables preemption on its CPU, which the
+// low-priority xcall of xc_barrier must be dispatched through (see
+// xc_broadcast_wait), and sleeping inside one panics; the tables are the
+// machine's (valid while any of its LWPs runs) with the kernel's
+// publication protocol (devsw::devsw_attach); the interlock is the pair
+// devsw::devsw_detach drains with.
+unsafe impl DevswKernel for Host {
+    fn pserialize_read_enter() -> Psz {
+        with_ctx(|c| c.psz += 1);
+        Self::kpreempt_disable();
+        Psz(0)
+    }
+    fn pserialize_read_exit(_s: Psz) {
+        Self::kpreempt_enable();
+        with_ctx(|c| {
+            assert!(c.psz > 0, "pserialize_read_exit: not in a read section");
+            c.psz -= 1;
+        });
+    }
+    fn bdevsw_tables() -> DevswTables<bdevsw> {
+        devsw::tables::<bdevsw>()
+    }
+    fn cdevsw_tables() -> DevswTables<cdevsw> {
+        devsw::tables::<cdevsw>()
+    }
+    fn devsw_interlock() -> Interlock<Self> {
+        let (cv, m) = devsw::interlock();
+        // SAFETY: the machine's condvar and mutex, alive with the machine.
+        unsafe { Interlock::new(cv, m) }
+    }
+}
+
+// SAFETY: the machine's autoconf ([`autoconf`]): its locks, and accessors
+// of host devices that panic on a detached ("freed") device instead of
+// reading it.
+unsafe impl AutoconfKernel for Host {
+    fn config_misc_interlock() -> Interlock<Self> {
+        let (cv, m) = autoconf::interlock();
+        // SAFETY: the machine's condvar and mutex, alive with the machine.
+        unsafe { Interlock::new(cv, m) }
+    }
+    fn alldevs_lock() -> NonNull<kmutex> {
+        autoconf::alldevs_lock()
+    }
+    unsafe fn cfdriver_unit(
+        cd: NonNull<cfdriver>,
+        unit: core::ffi::c_int,
+    ) -> Option<NonNull<device>> {
+        // SAFETY: caller's contract (a host cfdriver).
+        unsafe { autoconf::cfdriver_unit(cd, unit) }
+    }
+    unsafe fn device_localcount(dv: NonNull<device>) -> *mut LocalCount {
+        // SAFETY: caller's contract (a host device).
+        unsafe { autoconf::hdev(dv) }.localcount()
+    }
+    unsafe fn device_deleted(dv: NonNull<device>) -> bool {
+        // SAFETY: as above.
+        unsafe { autoconf::hdev(dv) }.deleted()
+    }
+    unsafe fn device_detach_committed(dv: NonNull<device>) -> bool {
+        // SAFETY: as above.
+        unsafe { autoconf::hdev(dv) }.detach_committed()
+    }
+    unsafe fn device_detach_done(dv: NonNull<device>) -> bool {
+        // SAFETY: as above.
+        unsafe { autoconf::hdev(dv) }.detach_done()
+    }
+    unsafe fn device_attaching(dv: NonNull<device>) -> *const lwp {
+        // SAFETY: as above.
+        unsafe { autoconf::hdev(dv) }.attaching()
+    }
+    unsafe fn device_detaching(dv: NonNull<device>) -> *const lwp {
+        // SAFETY: as above.
+        unsafe { autoconf::hdev(dv) }.detaching()
+    }
+    unsafe fn device_private(dv: NonNull<device>) -> *mut c_void {
+        // SAFETY: as above.
+        unsafe { autoconf::hdev(dv) }.private()
+    }
+    unsafe fn device_xname(dv: NonNull<device>) -> *const core::ffi::c_char {
+        // SAFETY: as above.
+        unsafe { autoconf::hdev(dv) }.xname_ptr()
+    }
+    fn curlwp() -> *const lwp {
+        autoconf::curlwp_ptr()
+    }
+    fn assert_sleepable() {
+        let ok = with_ctx(|c| !c.intr && c.nopreempt == 0 && c.spl == 0 && c.psz == 0);
+        if !ok {
+            host_panic(format_args!("ASSERT_SLEEPABLE: not sleepable"));
+        }
+    }
+    unsafe fn cfdriver_lookup(name: *const core::ffi::c_char) -> Option<NonNull<cfdriver>> {
+        // SAFETY: caller's contract (NUL-terminated).
+        let name = unsafe { std::ffi::CStr::from_ptr(name) };
+        autoconf::cfdriver_lookup(name)
+    }
+    unsafe fn config_detach_release(
+        dv: NonNull<device>,
+        flags: core::ffi::c_int,
+    ) -> core::ffi::c_int {
+        // SAFETY: caller's contract (a held reference on a host device).
+        unsafe { autoconf::config_detach_release(dv, flags) }
     }
 }

@@ -5,9 +5,21 @@
  * (options RUST_LOCALCOUNT).
  *
  * The Rust library (rust_localcount.o on the kernel link line) calls
- * kernel functions directly.  splhigh() and splx() are macros or inline
- * functions on most ports, so they get a linkable name here.  Nothing
- * else belongs in this file: the algorithm lives in Rust.
+ * kernel functions directly.  What it cannot call or must not know gets a
+ * linkable accessor here:
+ *
+ *  - splhigh(), splx(), curlwp and ASSERT_SLEEPABLE() are macros or
+ *    inline functions on most ports;
+ *  - struct device is private to autoconf (<sys/device_impl.h>): the
+ *    library reads the few fields device_lookup_acquire needs through
+ *    rust_device_*() and rust_cfdriver_unit(), never by offset;
+ *  - the library reads d_localcount of struct bdevsw/cdevsw by offset,
+ *    so the offsets it was built with (from <sys/localcount.h>) are
+ *    checked against <sys/conf.h> here, at compile time.
+ *
+ * (autoconf's and devsw's file-static locks have their accessors in
+ * subr_autoconf.c and subr_devsw.c.)  Nothing else belongs in this
+ * file: the algorithms live in Rust.
  */
 
 #include <sys/cdefs.h>
@@ -15,13 +27,30 @@ __KERNEL_RCSID(0, "$NetBSD$");
 
 #include <sys/param.h>
 #include <sys/systm.h>
+#include <sys/conf.h>
 #include <sys/cpu.h>
+#include <sys/device.h>
+#include <sys/device_impl.h>
 #include <sys/intr.h>
+#include <sys/lwp.h>
 #include <sys/sched.h>
 #include <sys/localcount.h>
 
 int	rust_localcount_splhigh(void);
 void	rust_localcount_splx(int);
+struct lwp *rust_localcount_curlwp(void);
+void	rust_localcount_assert_sleepable(void);
+device_t rust_cfdriver_unit(cfdriver_t, int);
+struct localcount *rust_device_localcount(device_t);
+bool	rust_device_deleted(device_t);
+bool	rust_device_detach_committed(device_t);
+bool	rust_device_detach_done(device_t);
+struct lwp *rust_device_attaching(device_t);
+struct lwp *rust_device_detaching(device_t);
+
+/* The library's view of struct bdevsw/cdevsw (see <sys/conf.h>). */
+CTASSERT(offsetof(struct bdevsw, d_localcount) == BDEVSW_D_LOCALCOUNT_OFFSET);
+CTASSERT(offsetof(struct cdevsw, d_localcount) == CDEVSW_D_LOCALCOUNT_OFFSET);
 
 /*
  * rust_localcount_splhigh()
@@ -47,6 +76,118 @@ rust_localcount_splx(int s)
 {
 
 	splx(s);
+}
+
+/*
+ * rust_localcount_curlwp()
+ *
+ *	The current LWP.  Any context.
+ */
+struct lwp *
+rust_localcount_curlwp(void)
+{
+
+	return curlwp;
+}
+
+/*
+ * rust_localcount_assert_sleepable()
+ *
+ *	ASSERT_SLEEPABLE(): panic (DIAGNOSTIC) if the caller may not
+ *	sleep.  Any context.
+ */
+void
+rust_localcount_assert_sleepable(void)
+{
+
+	ASSERT_SLEEPABLE();
+}
+
+/*
+ * rust_cfdriver_unit(cd, unit)
+ *
+ *	cd->cd_devs[unit], or NULL if unit is out of range.  Caller
+ *	holds alldevs_lock.
+ */
+device_t
+rust_cfdriver_unit(cfdriver_t cd, int unit)
+{
+
+	if (unit < 0 || unit >= cd->cd_ndevs)
+		return NULL;
+	return cd->cd_devs[unit];
+}
+
+/*
+ * rust_device_localcount(dv)
+ *
+ *	dv->dv_localcount (set when dv is allocated, freed with it).
+ *	dv must be live.
+ */
+struct localcount *
+rust_device_localcount(device_t dv)
+{
+
+	return dv->dv_localcount;
+}
+
+/*
+ * rust_device_deleted(dv)
+ *
+ *	True if dv has been unlinked by a detach (dv_del_gen != 0).
+ *	Caller holds alldevs_lock.
+ */
+bool
+rust_device_deleted(device_t dv)
+{
+
+	return dv->dv_del_gen != 0;
+}
+
+/*
+ * rust_device_detach_committed(dv)
+ *
+ *	dv->dv_detach_committed: a detach of dv can no longer back out.
+ *	Caller holds config_misc_lock.
+ */
+bool
+rust_device_detach_committed(device_t dv)
+{
+
+	return dv->dv_detach_committed;
+}
+
+/*
+ * rust_device_detach_done(dv)
+ *
+ *	dv->dv_detach_done: the detach routine of dv has succeeded.
+ *	Caller makes sure the detach cannot complete meanwhile.
+ */
+bool
+rust_device_detach_done(device_t dv)
+{
+
+	return dv->dv_detach_done;
+}
+
+/*
+ * rust_device_attaching(dv), rust_device_detaching(dv)
+ *
+ *	The LWP still running the attach routine of dv, or the LWP
+ *	detaching dv; NULL if none.  Caller holds config_misc_lock.
+ */
+struct lwp *
+rust_device_attaching(device_t dv)
+{
+
+	return dv->dv_attaching;
+}
+
+struct lwp *
+rust_device_detaching(device_t dv)
+{
+
+	return dv->dv_detaching;
 }
 
 /*

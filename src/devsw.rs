@@ -1,0 +1,244 @@
+//! The devsw reference layer of the seed: `bdevsw_lookup_acquire`,
+//! `cdevsw_lookup_acquire`, `bdevsw_release`, `cdevsw_release`.
+//!
+//! A device switch (`struct bdevsw`/`struct cdevsw`) that a module
+//! registers with `devsw_attach` carries its own reference count,
+//! `d_localcount` (set by `DEVSW_MODULE_INIT`).  Looking a devsw up by
+//! `dev_t` and taking a reference to it happen in one pserialize(9) read
+//! section, so that `devsw_detach` -- which unpublishes the entry, waits out
+//! every read section with `xc_barrier(0)` and then drains the localcount --
+//! cannot let the module go while anybody still uses its devsw:
+//!
+//! * **lookup-acquire** (any context that may enter a pserialize read
+//!   section; never sleeps): in a read section, range-check the major
+//!   against `sys_Xdevsws` (static table: no barrier needed) or
+//!   `max_Xdevsws` (load-acquire), load the table pointer and the entry with
+//!   acquire, and, if the devsw has a `d_localcount`, `localcount_acquire`
+//!   it before leaving the section.
+//! * **release**: nothing for a devsw without `d_localcount` (built-in
+//!   drivers, from config(1)'s static tables); otherwise
+//!   `localcount_release(d_localcount, &devsw_cv, &device_lock)`.
+//!
+//! Why it is correct: `devsw_attach` initializes `d_localcount` before it
+//! publishes the entry with a store-release, and our acquire load of the
+//! entry orders the read of `d_localcount` and the acquire after it.  A
+//! lookup that found the entry did so inside a read section that
+//! `devsw_detach`'s `xc_barrier(0)` waits for, so its `localcount_acquire`
+//! happens before the drain starts (localcount(9)'s rule: no acquire
+//! concurrent with the drain), and the drain then waits for its release.
+//! A lookup that starts after the unpublish finds NULL.
+//!
+//! The C structures are mirrored only as far as needed: the offset of
+//! `d_localcount`.  The offsets are exported in the header
+//! (`BDEVSW_D_LOCALCOUNT_OFFSET`, `CDEVSW_D_LOCALCOUNT_OFFSET`) and the
+//! kernel glue checks them against `<sys/conf.h>` with `CTASSERT`s, so a
+//! layout mismatch fails the kernel build.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use core::sync::atomic::Ordering;
+
+use crate::kernel::{DevswKernel, DevswTables, PszRead};
+use crate::localcount::{self, LocalCount};
+
+/// `dev_t` (NetBSD's is `uint64_t`).
+#[allow(non_camel_case_types)]
+pub type dev_t = u64;
+
+/// `NODEV`: `(dev_t)(-1)`.
+pub const NODEV: dev_t = u64::MAX;
+
+/// `MAXDEVSW` of `subr_devsw.c`: the number of majors of a grown table.
+pub const MAXDEVSW: usize = 512;
+
+/// `major(dev)`: `(devmajor_t)(((uint32_t)(x) & 0x000fff00) >> 8)`.
+#[inline(always)]
+pub const fn major(dev: dev_t) -> i32 {
+    (((dev as u32) & 0x000f_ff00) >> 8) as i32
+}
+
+/// `minor(dev)`.
+#[inline(always)]
+pub const fn minor(dev: dev_t) -> i32 {
+    ((((dev as u32) & 0xfff0_0000) >> 12) | ((dev as u32) & 0x0000_00ff)) as i32
+}
+
+/// `makedev(major, minor)`.
+#[inline(always)]
+pub const fn makedev(maj: i32, min: i32) -> dev_t {
+    let (x, y) = (maj as u64, min as u64);
+    ((x << 8) & 0x000f_ff00) | ((y << 12) & 0xfff0_0000) | (y & 0x0000_00ff)
+}
+
+/// `struct bdevsw` of `<sys/conf.h>` with the seed's `d_localcount`, as far
+/// as this library needs it.
+///
+/// The nine operations (`d_open` ... `d_devtounit`) and `d_cfdriver` are
+/// pointers the library never touches; `d_localcount` follows `d_flag`
+/// (the patch puts it last, so that no existing member moves).
+///
+/// cbindgen:no-export
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct bdevsw {
+    /// `d_open`, `d_cancel`, `d_close`, `d_strategy`, `d_ioctl`, `d_dump`,
+    /// `d_psize`, `d_discard`, `d_devtounit`, `d_cfdriver`.
+    pub d_ops: [*const c_void; 10],
+    /// `d_flag` (`D_DISK`, `D_MPSAFE`, ...).
+    pub d_flag: core::ffi::c_int,
+    /// The seed's reference count: set by `DEVSW_MODULE_INIT` in modular
+    /// drivers; NULL in built-in ones.
+    pub d_localcount: *mut LocalCount,
+}
+
+/// `struct cdevsw` of `<sys/conf.h>` with the seed's `d_localcount`, as far
+/// as this library needs it (see [`bdevsw`]).
+///
+/// cbindgen:no-export
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct cdevsw {
+    /// `d_open`, `d_cancel`, `d_close`, `d_read`, `d_write`, `d_ioctl`,
+    /// `d_stop`, `d_tty`, `d_poll`, `d_mmap`, `d_kqfilter`, `d_discard`,
+    /// `d_devtounit`, `d_cfdriver`.
+    pub d_ops: [*const c_void; 14],
+    /// `d_flag`.
+    pub d_flag: core::ffi::c_int,
+    /// See [`bdevsw::d_localcount`].
+    pub d_localcount: *mut LocalCount,
+}
+
+// SAFETY: a devsw is immutable C data while it is attached (the kernel
+// declares it `const`); the library only reads it.
+unsafe impl Sync for bdevsw {}
+// SAFETY: as above.
+unsafe impl Sync for cdevsw {}
+// SAFETY: as above; no thread affinity.
+unsafe impl Send for bdevsw {}
+// SAFETY: as above.
+unsafe impl Send for cdevsw {}
+
+/// Offset of `d_localcount` in `struct bdevsw` (LP64).  The kernel glue
+/// checks it against `<sys/conf.h>` at compile time.
+#[cfg(target_pointer_width = "64")]
+pub const BDEVSW_D_LOCALCOUNT_OFFSET: usize = 88;
+/// Offset of `d_localcount` in `struct bdevsw` (ILP32).
+#[cfg(not(target_pointer_width = "64"))]
+pub const BDEVSW_D_LOCALCOUNT_OFFSET: usize = 44;
+/// Offset of `d_localcount` in `struct cdevsw` (LP64).
+#[cfg(target_pointer_width = "64")]
+pub const CDEVSW_D_LOCALCOUNT_OFFSET: usize = 120;
+/// Offset of `d_localcount` in `struct cdevsw` (ILP32).
+#[cfg(not(target_pointer_width = "64"))]
+pub const CDEVSW_D_LOCALCOUNT_OFFSET: usize = 60;
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    const W: usize = size_of::<usize>();
+    assert!(offset_of!(bdevsw, d_localcount) == BDEVSW_D_LOCALCOUNT_OFFSET);
+    assert!(offset_of!(cdevsw, d_localcount) == CDEVSW_D_LOCALCOUNT_OFFSET);
+    assert!(size_of::<bdevsw>() == BDEVSW_D_LOCALCOUNT_OFFSET + W);
+    assert!(size_of::<cdevsw>() == CDEVSW_D_LOCALCOUNT_OFFSET + W);
+};
+
+/// A kind of device switch: [`bdevsw`] or [`cdevsw`].
+pub trait Devsw: Sized + 'static {
+    /// "bdevsw" or "cdevsw", for messages.
+    const NAME: &'static str;
+    /// `d_localcount`.
+    fn localcount(&self) -> *mut LocalCount;
+    /// The kernel's table of this kind.
+    fn tables<K: DevswKernel>() -> DevswTables<Self>;
+}
+
+/// `d->d_localcount` as the lookups and releases see it: NULL in the
+/// DELIBERATELY BROKEN build `broken-devsw-no-reference` (which must make
+/// the tests fail).
+#[inline(always)]
+fn counted(lc: *mut LocalCount) -> *mut LocalCount {
+    if cfg!(feature = "broken-devsw-no-reference") {
+        core::ptr::null_mut()
+    } else {
+        lc
+    }
+}
+
+impl Devsw for bdevsw {
+    const NAME: &'static str = "bdevsw";
+    #[inline(always)]
+    fn localcount(&self) -> *mut LocalCount {
+        self.d_localcount
+    }
+    #[inline(always)]
+    fn tables<K: DevswKernel>() -> DevswTables<Self> {
+        K::bdevsw_tables()
+    }
+}
+
+impl Devsw for cdevsw {
+    const NAME: &'static str = "cdevsw";
+    #[inline(always)]
+    fn localcount(&self) -> *mut LocalCount {
+        self.d_localcount
+    }
+    #[inline(always)]
+    fn tables<K: DevswKernel>() -> DevswTables<Self> {
+        K::cdevsw_tables()
+    }
+}
+
+/// `Xdevsw_lookup_acquire(dev)`: the devsw attached at `major(dev)`, with a
+/// reference on it if it has a `d_localcount`; `None` if there is none.
+///
+/// Any context that may enter a pserialize(9) read section; never sleeps.
+pub fn lookup_acquire<K: DevswKernel, D: Devsw>(dev: dev_t) -> Option<NonNull<D>> {
+    if dev == NODEV {
+        return None;
+    }
+    let maj = major(dev);
+    if maj < 0 {
+        return None;
+    }
+    let t = D::tables::<K>();
+    let _psz = PszRead::<K>::new();
+    // SAFETY: DevswTables' invariant: the kernel's globals, valid forever.
+    let (table, max) = unsafe { (t.table.as_ref(), t.max.as_ref()) };
+    // max_Xdevsws never shrinks, so a major below it (or below the static
+    // table's length, which needs no barrier) stays a valid index of
+    // whichever table we load below.
+    if maj >= t.sys && maj >= max.load(Ordering::Acquire) {
+        return None;
+    }
+    let tab = table.load(Ordering::Acquire);
+    // SAFETY: `tab` has at least max(sys, max_Xdevsws) entries (it is the
+    // static table or its grown copy, published before max_Xdevsws with
+    // release) and maj is below that; tables are never freed.
+    let slot = unsafe { &*tab.add(maj as usize) };
+    let d = NonNull::new(slot.load(Ordering::Acquire))?;
+    // SAFETY: a published devsw stays valid at least until every read
+    // section that saw it has ended (devsw_detach's xc_barrier), and is
+    // immutable meanwhile.
+    let lc = counted(unsafe { d.as_ref() }.localcount());
+    if !lc.is_null() {
+        // SAFETY: devsw_attach initialized d_localcount before publishing
+        // the entry (our acquire load orders it), and the drain cannot
+        // start before this read section ends.
+        localcount::acquire::<K>(unsafe { LocalCount::from_ptr(lc) });
+    }
+    Some(d)
+}
+
+/// `Xdevsw_release(d)`: drop the reference `lookup_acquire` took (none for a
+/// devsw without `d_localcount`).
+///
+/// Context: any in which `device_lock` may be taken (thread or soft
+/// interrupt); the caller must not hold `device_lock`.
+pub fn release<K: DevswKernel, D: Devsw>(d: &D) {
+    let lc = counted(d.localcount());
+    if lc.is_null() {
+        return;
+    }
+    // SAFETY: the caller holds a reference, so the devsw is still attached
+    // or being drained, and its localcount is initialized.
+    localcount::release::<K>(unsafe { LocalCount::from_ptr(lc) }, K::devsw_interlock());
+}
