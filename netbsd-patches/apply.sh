@@ -8,7 +8,8 @@
 #	    d_localcount to struct bdevsw/cdevsw (<sys/conf.h>, for every
 #	    kernel: modules must be rebuilt) and, with the option, makes the
 #	    devsw and autoconf reference functions the Rust library's;
-#	  - installs our files: sys/kern/rust_localcount_glue.c and the
+#	  - installs our files (files/, relative to sys/):
+#	    sys/kern/rust_localcount_glue.c and the
 #	    generated <sys/localcount.h> (include/sys/localcount.h, a drop-in
 #	    with the same ABI).
 #	With -n, only checks that everything would apply (changes nothing).
@@ -71,8 +72,8 @@ done
 rm -f "$sys/sys/localcount.h"
 cp "$top/include/sys/localcount.h" "$sys/sys/localcount.h"
 echo "apply.sh: installed sys/sys/localcount.h (generated, drop-in)"
-(cd "$here/files/sys" && find . -type f) | while read -r f; do
+(cd "$here/files" && find . -type f) | while read -r f; do
 	rm -f "$sys/$f"
-	cp "$here/files/sys/$f" "$sys/$f"
+	cp "$here/files/$f" "$sys/$f"
 	echo "apply.sh: installed sys/${f#./}"
 done

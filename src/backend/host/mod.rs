@@ -309,10 +309,7 @@ pub fn migrate_to(cpu: usize) {
             "host kernel: migrate_to from a pinned context"
         );
         let to = cpu % c.m.ncpu();
-        if to != c.cpu {
-            c.cpu = to;
-            c.m.stats.migrations.fetch_add(1, Ordering::Relaxed);
-        }
+        move_to(c, to);
     });
 }
 
@@ -327,17 +324,31 @@ fn xorshift(r: &mut u64) -> u64 {
 
 /// Move a preemptible, unbound LWP to a random CPU (sometimes).
 fn maybe_migrate(c: &mut Ctx) {
-    if c.bound || c.intr || c.preempt_held || c.nopreempt > 0 || c.spl > 0 {
+    if c.intr || c.preempt_held || c.nopreempt > 0 || c.spl > 0 {
+        return;
+    }
+    migrate_randomly(c);
+}
+
+/// The scheduler's choice for an unbound LWP that is off its CPU
+/// (preemptible, or asleep): sometimes another CPU.
+fn migrate_randomly(c: &mut Ctx) {
+    if c.bound {
         return;
     }
     let pct = c.m.migrate_pct.load(Ordering::Relaxed);
     if xorshift(&mut c.rng) % 100 < pct {
         let n = c.m.ncpu() as u64;
         let to = (xorshift(&mut c.rng) % n) as usize;
-        if to != c.cpu {
-            c.cpu = to;
-            c.m.stats.migrations.fetch_add(1, Ordering::Relaxed);
-        }
+        move_to(c, to);
+    }
+}
+
+/// Put the LWP on CPU `to`, counting a migration.
+fn move_to(c: &mut Ctx, to: usize) {
+    if to != c.cpu {
+        c.cpu = to;
+        c.m.stats.migrations.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -425,14 +436,8 @@ pub(crate) fn sleep<R>(f: impl FnOnce() -> R) -> R {
             with_ctx(|c| c.ipl_held = true);
         }
     } else {
-        with_ctx(|c| {
-            let (np, spl) = (c.nopreempt, c.spl);
-            c.nopreempt = 0;
-            c.spl = 0;
-            maybe_migrate(c);
-            c.nopreempt = np;
-            c.spl = spl;
-        });
+        // Asleep, the LWP held no CPU: it may wake up on another one.
+        with_ctx(migrate_randomly);
         settle();
     }
     r
