@@ -32,16 +32,25 @@ use crate::kernel::{cfdriver, device, AutoconfKernel, PanicMsg};
 use crate::localcount::{self, LocalCount};
 
 /// The device's localcount, which autoconf allocates for every device.
-fn device_lc<'a, K: AutoconfKernel>(dv: NonNull<device>, what: &'static str) -> &'a LocalCount {
+fn device_lc_ptr<K: AutoconfKernel>(
+    dv: NonNull<device>,
+    what: &'static str,
+) -> NonNull<LocalCount> {
     // SAFETY: dv is live (callers' contract).
     let lc = unsafe { K::device_localcount(dv) };
-    if lc.is_null() {
-        K::panic(PanicMsg::NoLocalcount(what, dv.as_ptr() as *const c_void));
+    match NonNull::new(lc) {
+        Some(lc) => lc,
+        None => K::panic(PanicMsg::NoLocalcount(what, dv.as_ptr() as *const c_void)),
     }
+}
+
+/// [`device_lc_ptr`] as a reference, for callers during whose use the
+/// device cannot be freed (not for release: see [`release`]).
+fn device_lc<'a, K: AutoconfKernel>(dv: NonNull<device>, what: &'static str) -> &'a LocalCount {
     // SAFETY: autoconf initializes dv_localcount when it allocates the
     // device and finalizes it only after the detach drained it, which the
-    // callers' contract excludes.
-    unsafe { LocalCount::from_ptr(lc) }
+    // callers' contract excludes for as long as they use it.
+    unsafe { LocalCount::from_ptr(device_lc_ptr::<K>(dv, what).as_ptr()) }
 }
 
 /// `device_acquire(dv)`: take a reference to a device.
@@ -65,8 +74,12 @@ pub fn acquire<K: AutoconfKernel>(dv: NonNull<device>) {
 ///
 /// Context: thread or soft interrupt; the caller must not hold
 /// `config_misc_lock`.
+///
+/// Once the reference is dropped, `config_detach` may finish and free the
+/// device (and its localcount) while this is still returning: the
+/// localcount is passed on as a pointer, never as a reference.
 pub fn release<K: AutoconfKernel>(dv: NonNull<device>) {
-    let lc = device_lc::<K>(dv, "device_release");
+    let lc = device_lc_ptr::<K>(dv, "device_release");
     localcount::release::<K>(lc, K::config_misc_interlock());
 }
 
@@ -80,50 +93,72 @@ pub fn lookup_acquire<K: AutoconfKernel>(
     unit: c_int,
 ) -> Option<NonNull<device>> {
     K::assert_sleepable();
+    lookup_acquire_in::<K>(unit, || Some(cd), || {})
+}
+
+/// The loop of [`lookup_acquire`]: `pin` returns the cfdriver and keeps
+/// it from going away until `unpin` (which may be called with autoconf's
+/// locks held); it is called again for every look, and never held while
+/// this sleeps.
+fn lookup_acquire_in<K: AutoconfKernel>(
+    unit: c_int,
+    mut pin: impl FnMut() -> Option<NonNull<cfdriver>>,
+    mut unpin: impl FnMut(),
+) -> Option<NonNull<device>> {
     let il = K::config_misc_interlock();
     let alldevs = K::alldevs_lock();
-    il.enter();
-    // SAFETY: autoconf's alldevs_lock (trait contract); lock order
-    // config_misc_lock -> alldevs_lock, as autoconf's own.
-    unsafe { K::mutex_enter(alldevs) };
-    let found = loop {
-        // SAFETY: cd is a live cfdriver (caller) and we hold alldevs_lock.
-        let Some(dv) = (unsafe { K::cfdriver_unit(cd, unit) }) else {
-            break None;
+    loop {
+        let Some(cd) = pin() else {
+            unpin();
+            return None;
         };
-        // SAFETY: dv is linked in cd_devs and cannot be freed while we
-        // hold alldevs_lock; we also hold config_misc_lock for the
-        // detach/attach state.
-        let (gone, attaching, detaching) = unsafe {
-            (
-                K::device_deleted(dv) || K::device_detach_committed(dv),
-                K::device_attaching(dv),
-                K::device_detaching(dv),
-            )
+        il.enter();
+        // SAFETY: autoconf's alldevs_lock (trait contract); lock order
+        // config_misc_lock -> alldevs_lock, as autoconf's own.
+        unsafe { K::mutex_enter(alldevs) };
+        // SAFETY: cd is a live cfdriver (pinned) and we hold alldevs_lock.
+        let found = match unsafe { K::cfdriver_unit(cd, unit) } {
+            None => None,
+            Some(dv) => {
+                // SAFETY: dv is linked in cd_devs and cannot be freed while
+                // we hold alldevs_lock; we also hold config_misc_lock for
+                // the detach/attach state.
+                let (gone, attaching, detaching) = unsafe {
+                    (
+                        K::device_deleted(dv) || K::device_detach_committed(dv),
+                        K::device_attaching(dv),
+                        K::device_detaching(dv),
+                    )
+                };
+                if gone {
+                    None
+                } else if (!attaching.is_null() && attaching != K::curlwp()) || !detaching.is_null()
+                {
+                    // Attach or detach in progress: wait for it to finish
+                    // and look again (a detach may back out with EBUSY),
+                    // without pinning the driver while we sleep.
+                    // SAFETY: held above.
+                    unsafe { K::mutex_exit(alldevs) };
+                    unpin();
+                    il.wait();
+                    il.exit();
+                    continue;
+                } else {
+                    // No detach has started (dv_detaching is NULL under
+                    // config_misc_lock, which config_detach_enter takes to
+                    // set it), so ca_detach cannot return before this:
+                    // device_acquire's contract.
+                    acquire::<K>(dv);
+                    Some(dv)
+                }
+            }
         };
-        if gone {
-            break None;
-        }
-        if (!attaching.is_null() && attaching != K::curlwp()) || !detaching.is_null() {
-            // Attach or detach in progress: wait for it to finish and
-            // look again (a detach may back out with EBUSY).
-            // SAFETY: held above.
-            unsafe { K::mutex_exit(alldevs) };
-            il.wait();
-            // SAFETY: as above.
-            unsafe { K::mutex_enter(alldevs) };
-            continue;
-        }
-        // No detach has started (dv_detaching is NULL under
-        // config_misc_lock, which config_detach_enter takes to set it), so
-        // ca_detach cannot return before this: device_acquire's contract.
-        acquire::<K>(dv);
-        break Some(dv);
-    };
-    // SAFETY: held above.
-    unsafe { K::mutex_exit(alldevs) };
-    il.exit();
-    found
+        // SAFETY: held above.
+        unsafe { K::mutex_exit(alldevs) };
+        il.exit();
+        unpin();
+        return found;
+    }
 }
 
 /// `device_find_by_driver_unit_acquire(name, unit)`: [`lookup_acquire`] on
@@ -136,9 +171,21 @@ pub unsafe fn find_by_driver_unit_acquire<K: AutoconfKernel>(
     unit: c_int,
 ) -> Option<NonNull<device>> {
     K::assert_sleepable();
-    // SAFETY: caller's contract.
-    let cd = unsafe { K::cfdriver_lookup(name) }?;
-    lookup_acquire::<K>(cd, unit)
+    // The cfdriver is found by name and used while nothing else holds it:
+    // config_cfdriver_detach (module unload) may remove it, and the module
+    // free it, at any time except while the kernel config lock is held
+    // (module_unload holds it across the module's MODULE_CMD_FINI).  So
+    // hold that lock for each look, and drop it before sleeping.
+    lookup_acquire_in::<K>(
+        unit,
+        || {
+            K::kernconfig_lock();
+            // SAFETY: caller's contract; the kernel config lock keeps the
+            // cfdriver list and the cfdriver found alive.
+            unsafe { K::cfdriver_lookup(name) }
+        },
+        || K::kernconfig_unlock(),
+    )
 }
 
 /// `device_lookup_private_acquire(cd, unit)`: the softc of the device

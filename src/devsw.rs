@@ -187,11 +187,14 @@ impl Devsw for cdevsw {
     }
 }
 
-/// `Xdevsw_lookup_acquire(dev)`: the devsw attached at `major(dev)`, with a
-/// reference on it if it has a `d_localcount`; `None` if there is none.
-///
-/// Any context that may enter a pserialize(9) read section; never sleeps.
-pub fn lookup_acquire<K: DevswKernel, D: Devsw>(dev: dev_t) -> Option<NonNull<D>> {
+/// Run `f` on the devsw published at `major(dev)` and its major, inside one
+/// pserialize(9) read section (the caller takes its references in `f`);
+/// `None` if there is none.
+#[inline(always)]
+fn with_entry<K: DevswKernel, D: Devsw, R>(
+    dev: dev_t,
+    f: impl FnOnce(NonNull<D>, usize, &DevswTables<D>) -> R,
+) -> Option<R> {
     if dev == NODEV {
         return None;
     }
@@ -215,30 +218,91 @@ pub fn lookup_acquire<K: DevswKernel, D: Devsw>(dev: dev_t) -> Option<NonNull<D>
     // release) and maj is below that; tables are never freed.
     let slot = unsafe { &*tab.add(maj as usize) };
     let d = NonNull::new(slot.load(Ordering::Acquire))?;
-    // SAFETY: a published devsw stays valid at least until every read
-    // section that saw it has ended (devsw_detach's xc_barrier), and is
-    // immutable meanwhile.
-    let lc = counted(unsafe { d.as_ref() }.localcount());
-    if !lc.is_null() {
-        // SAFETY: devsw_attach initialized d_localcount before publishing
-        // the entry (our acquire load orders it), and the drain cannot
-        // start before this read section ends.
-        localcount::acquire::<K>(unsafe { LocalCount::from_ptr(lc) });
-    }
-    Some(d)
+    Some(f(d, maj as usize, &t))
 }
 
-/// `Xdevsw_release(d)`: drop the reference `lookup_acquire` took (none for a
-/// devsw without `d_localcount`).
+/// `Xdevsw_lookup_acquire(dev)`: the devsw attached at `major(dev)`, with a
+/// reference on its `d_localcount` if it has one; `None` if there is none.
+///
+/// The reference is the devsw's, shared by all the majors it is attached
+/// at: `devsw_detach` drains it when it detaches the devsw from its last
+/// major.  It keeps the devsw and its module alive, not one major's state
+/// (for that, see [`lookup_acquire_major`]).
+///
+/// Any context that may enter a pserialize(9) read section; never sleeps.
+pub fn lookup_acquire<K: DevswKernel, D: Devsw>(dev: dev_t) -> Option<NonNull<D>> {
+    with_entry::<K, D, _>(dev, |d, _, _| {
+        // SAFETY: a published devsw stays valid at least until every read
+        // section that saw it has ended (devsw_detach's xc_barrier), and is
+        // immutable meanwhile.
+        let lc = counted(unsafe { d.as_ref() }.localcount());
+        if !lc.is_null() {
+            // SAFETY: devsw_attach initialized d_localcount before it
+            // published the devsw's first major (our acquire load of the
+            // entry orders it), and it is drained only after the last
+            // major was unpublished and this read section waited out.
+            localcount::acquire::<K>(unsafe { LocalCount::from_ptr(lc) });
+        }
+        d
+    })
+}
+
+/// `Xdevsw_lookup_acquire_major(dev, &lc)`: the devsw attached at
+/// `major(dev)` and a reference on that major's count, as NetBSD-current's
+/// file-static `Xdevsw_lookup_acquire(dev, &lc)`; `None` if there is none.
+/// The count (`lc`, NULL for a major of config(1)'s static table) is what
+/// the caller passes to [`release_major`].  `devsw_detach` of that major
+/// waits for it, whatever the devsw and however many majors it has.
+///
+/// Any context that may enter a pserialize(9) read section; never sleeps.
+pub fn lookup_acquire_major<K: DevswKernel, D: Devsw>(
+    dev: dev_t,
+) -> Option<(NonNull<D>, *mut LocalCount)> {
+    with_entry::<K, D, _>(dev, |d, maj, t| {
+        // SAFETY: DevswTables' invariant.
+        let refs = unsafe { t.refs.as_ref() }.load(Ordering::Acquire);
+        let mut lc = core::ptr::null_mut();
+        if !refs.is_null() {
+            // SAFETY: a non-NULL Xdevswref has MAXDEVSW entries, is never
+            // freed, and maj < MAXDEVSW (it indexes a table).
+            lc = counted(unsafe { &*refs.add(maj) }.load(Ordering::Acquire));
+        }
+        if !lc.is_null() {
+            // SAFETY: devsw_attach set and initialized the major's count
+            // before publishing the entry we loaded with acquire; it is
+            // cleared and drained only after the entry is unpublished and
+            // this read section has ended.
+            localcount::acquire::<K>(unsafe { LocalCount::from_ptr(lc) });
+        }
+        (d, lc)
+    })
+}
+
+/// `Xdevsw_release(d)`: drop the reference [`lookup_acquire`] took (none
+/// for a devsw without `d_localcount`).
+///
+/// `d` is a pointer, not a reference: once the reference is dropped the
+/// last detach may finish and the module (devsw and localcount) be
+/// unloaded while this function is still returning.
 ///
 /// Context: any in which `device_lock` may be taken (thread or soft
 /// interrupt); the caller must not hold `device_lock`.
-pub fn release<K: DevswKernel, D: Devsw>(d: &D) {
-    let lc = counted(d.localcount());
-    if lc.is_null() {
-        return;
-    }
+pub fn release<K: DevswKernel, D: Devsw>(d: NonNull<D>) {
     // SAFETY: the caller holds a reference, so the devsw is still attached
-    // or being drained, and its localcount is initialized.
-    localcount::release::<K>(unsafe { LocalCount::from_ptr(lc) }, K::devsw_interlock());
+    // or being drained; we read its d_localcount pointer before dropping
+    // the reference and do not touch the devsw afterwards.
+    let lc = counted(unsafe { d.as_ref() }.localcount());
+    if let Some(lc) = NonNull::new(lc) {
+        localcount::release::<K>(lc, K::devsw_interlock());
+    }
+}
+
+/// `Xdevsw_release_major(d, lc)`: drop the reference
+/// [`lookup_acquire_major`] took on `lc` (nothing if it is NULL).
+///
+/// Context: as [`release`].
+pub fn release_major<K: DevswKernel>(lc: *mut LocalCount) {
+    if let Some(lc) = NonNull::new(lc) {
+        localcount::release::<K>(lc, K::devsw_interlock());
+    }
 }

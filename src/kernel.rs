@@ -69,10 +69,72 @@ pub trait PerCpuSlot {
     fn add(&self, delta: i64);
 }
 
+/// The alignment of [`KernelSlot`] on this target, at most what percpu(9)
+/// guarantees a slot: offsets in a percpu allocation are multiples of
+/// `PERCPU_QUANTUM_SIZE` (`ALIGNBYTES + 1`: 8 on amd64, 16 on aarch64,
+/// only 4 on i386) from storage that `kmem_alloc` aligns at least as much.
+/// The kernel glue checks `LOCALCOUNT_SLOT_ALIGN <= ALIGNBYTES + 1` with a
+/// `CTASSERT`, so a port with smaller slots fails to build.
+#[cfg(not(target_arch = "x86"))]
+pub const LOCALCOUNT_SLOT_ALIGN: usize = 8;
+/// The alignment of [`KernelSlot`] on i386: 4, as percpu(9)'s there.
+#[cfg(target_arch = "x86")]
+pub const LOCALCOUNT_SLOT_ALIGN: usize = 4;
+
 /// A NetBSD percpu(9) `int64_t`, updated only by its own CPU.
+///
+/// Where the slot is 8-aligned (amd64, aarch64) it is an `AtomicI64`
+/// accessed with relaxed single instructions.  On i386 percpu(9) slots are
+/// only 4-aligned, and `AtomicI64` requires 8 (a reference to a
+/// misaligned one would be undefined behaviour), so there it is a plain
+/// `int64_t` (alignment 4 in the i386 ABI), read and written with volatile
+/// accesses: only its own CPU touches it, at `splhigh` (the update is not
+/// interrupt-atomic, [`PerCpuSlot::ADD_IS_INTERRUPT_ATOMIC`] is false), and
+/// the drain xcall reads it on that CPU with preemption excluded.
+#[cfg(not(target_arch = "x86"))]
 #[repr(transparent)]
 pub struct KernelSlot(core::sync::atomic::AtomicI64);
 
+/// A NetBSD percpu(9) `int64_t` on i386 (4-aligned): see the other targets'.
+#[cfg(target_arch = "x86")]
+#[repr(transparent)]
+pub struct KernelSlot(core::cell::UnsafeCell<i64>);
+
+const _: () = {
+    use core::mem::{align_of, size_of};
+    assert!(size_of::<KernelSlot>() == 8);
+    assert!(align_of::<KernelSlot>() == LOCALCOUNT_SLOT_ALIGN);
+    // What percpu(9) guarantees (ALIGNBYTES + 1) on the kernel targets.
+    #[cfg(target_arch = "x86_64")]
+    assert!(LOCALCOUNT_SLOT_ALIGN <= 8);
+    #[cfg(target_arch = "aarch64")]
+    assert!(LOCALCOUNT_SLOT_ALIGN <= 16);
+    #[cfg(target_arch = "x86")]
+    assert!(LOCALCOUNT_SLOT_ALIGN <= 4);
+};
+
+#[cfg(target_arch = "x86")]
+impl PerCpuSlot for KernelSlot {
+    const ADD_IS_INTERRUPT_ATOMIC: bool = false;
+
+    #[inline(always)]
+    fn load(&self) -> i64 {
+        // SAFETY: a live, 4-aligned (enough for i64 here) slot that only
+        // this CPU accesses, with interrupts blocked by the caller.
+        unsafe { self.0.get().read_volatile() }
+    }
+    #[inline(always)]
+    fn store(&self, v: i64) {
+        // SAFETY: as in load.
+        unsafe { self.0.get().write_volatile(v) }
+    }
+    #[inline(always)]
+    fn add(&self, delta: i64) {
+        self.store(self.load().wrapping_add(delta));
+    }
+}
+
+#[cfg(not(target_arch = "x86"))]
 impl PerCpuSlot for KernelSlot {
     /// On x86-64 a non-locked `add` to memory is one instruction: an
     /// interrupt on this CPU sees the counter before or after it, never in
@@ -222,6 +284,20 @@ pub unsafe trait Kernel {
     /// # Safety
     /// `cv` is an initialized kernel condvar.
     unsafe fn cv_broadcast(cv: NonNull<kcondvar>);
+    /// `cv_timedwait(cv, m, mstohz(ms))`: as `cv_wait`, but also returns
+    /// after about `ms` milliseconds; true if it timed out.
+    ///
+    /// # Safety
+    /// As for `cv_wait`.
+    unsafe fn cv_timedwait_ms(cv: NonNull<kcondvar>, m: NonNull<kmutex>, ms: u32) -> bool;
+    /// Milliseconds since boot (a monotonic clock).
+    fn uptime_ms() -> u64;
+    /// Print the console line of a drain that has waited long:
+    /// `NAME: N references outstanding after S s`.
+    ///
+    /// # Safety
+    /// `name` is a NUL-terminated string.
+    unsafe fn report_drain_wait(name: *const core::ffi::c_char, outstanding: i64, secs: u64);
 
     /// `panic(fmt, ...)` with one of the library's messages.
     fn panic(msg: PanicMsg<'_>) -> !;
@@ -514,6 +590,13 @@ impl<K: Kernel> Interlock<K> {
         // held (asserted by the caller).
         unsafe { K::cv_wait(self.cv, self.mtx) }
     }
+    /// `cv_timedwait(cv, interlock, mstohz(ms))`; the caller holds the
+    /// interlock.  True if it timed out.
+    #[inline]
+    pub fn timedwait_ms(&self, ms: u32) -> bool {
+        // SAFETY: type invariant; as for `wait`.
+        unsafe { K::cv_timedwait_ms(self.cv, self.mtx, ms) }
+    }
     /// `cv_broadcast(cv)`.
     #[inline(always)]
     pub fn broadcast(&self) {
@@ -564,8 +647,16 @@ pub struct Psz(pub core::ffi::c_int);
 /// * `max` is `&max_Xdevsws`: the length of the current table; it only
 ///   grows, and is stored (release) after the new table pointer.
 /// * `sys` is `sys_Xdevsws`: the length of the static table (a constant).
+/// * `refs` is `&Xdevswref`: NULL until the first `devsw_attach` of this
+///   kind, then (stored with release, never changed or freed) an array of
+///   `MAXDEVSW` `struct devswref { struct localcount *dr_lc; }`.  A
+///   major's `dr_lc` is its reference count: set (initialized) before the
+///   entry is published, cleared only after `devsw_detach` unpublished
+///   the entry, waited out the read sections and drained it; NULL for a
+///   major of config(1)'s static table that was never attached at run
+///   time.
 ///
-/// Invariant (established by the [`DevswKernel`] implementation): both
+/// Invariant (established by the [`DevswKernel`] implementation): the
 /// pointers are valid for the life of the kernel.
 pub struct DevswTables<D> {
     /// `&Xdevsw`.
@@ -574,7 +665,14 @@ pub struct DevswTables<D> {
     pub max: NonNull<core::sync::atomic::AtomicI32>,
     /// `sys_Xdevsws`.
     pub sys: i32,
+    /// `&Xdevswref`: the per-major reference counts.
+    pub refs: NonNull<DevswRefs>,
 }
+
+/// `struct devswref *Xdevswref`: a pointer to the array of per-major
+/// counts (`struct devswref` is one `struct localcount *`).
+pub type DevswRefs =
+    core::sync::atomic::AtomicPtr<core::sync::atomic::AtomicPtr<crate::localcount::LocalCount>>;
 
 /// The kernel services of the devsw reference layer
 /// ([`crate::devsw`]): pserialize(9) read sections, the devsw tables and
@@ -729,6 +827,12 @@ pub unsafe trait AutoconfKernel: Kernel {
     /// # Safety
     /// `name` is a NUL-terminated string.
     unsafe fn cfdriver_lookup(name: *const core::ffi::c_char) -> Option<NonNull<cfdriver>>;
+    /// `kernconfig_lock()`: the kernel configuration lock (recursive),
+    /// held by module load and unload; `config_cfdriver_detach` runs under
+    /// it.
+    fn kernconfig_lock();
+    /// `kernconfig_unlock()`.
+    fn kernconfig_unlock();
     /// `config_detach_release(dv, flags)`.
     ///
     /// # Safety

@@ -208,6 +208,49 @@ pub type Built = NoPreemptInRelease;
 ))]
 pub type Built = NoSplAroundUpdate;
 
+/// Move a localcount that [`init`] made and that was never used (never
+/// visible to anybody: no reference, no drain) into `dst`, which must be
+/// zero-filled or finalized; `src` is left zero-filled.  `dst` gets a zero
+/// `lc_refcnt`, like a freshly allocated localcount.  A localcount holds
+/// no address of its own (only its per-CPU storage's), so this is the
+/// same as having initialized `dst`, but the allocation, which may sleep
+/// and send an xcall, could happen before the caller took its locks: the
+/// devsw layer prepares `d_localcount` this way (`devsw_attach`).
+///
+/// Any context; never sleeps.
+pub fn install_unused<K: Kernel>(dst: &LocalCount, src: &LocalCount) {
+    kassert!(
+        K,
+        dst.lc_percpu.0.load(Ordering::Relaxed).is_null(),
+        "lc->lc_percpu == NULL"
+    );
+    kassert!(K, src.totalp().is_null(), "lc->lc_totalp == NULL");
+    let pc = src.percpu::<K>();
+    src.lc_percpu.0.store(ptr::null_mut(), Ordering::Relaxed);
+    src.lc_refcnt.0.store(0, Ordering::Relaxed);
+    dst.lc_totalp.0.store(ptr::null_mut(), Ordering::Relaxed);
+    dst.lc_refcnt.0.store(0, Ordering::Relaxed);
+    dst.lc_percpu.0.store(pc.as_ptr(), Ordering::Relaxed);
+}
+
+/// Free the per-CPU storage of a localcount that [`init`] made and that
+/// was never used (see [`install_unused`]) without the drain that
+/// [`fini`] requires: nobody can hold a reference to an object nobody
+/// could see.  Does nothing to a zero-filled (or moved-from) one.
+///
+/// Thread context; may sleep (percpu_free).
+pub fn discard_unused<K: Kernel>(lc: &LocalCount) {
+    let Some(pc) = NonNull::new(lc.lc_percpu.0.load(Ordering::Relaxed)) else {
+        return;
+    };
+    kassert!(K, lc.totalp().is_null(), "lc->lc_totalp == NULL");
+    lc.lc_percpu.0.store(ptr::null_mut(), Ordering::Relaxed);
+    lc.lc_totalp.0.store(POISON, Ordering::Relaxed);
+    // SAFETY: the storage init allocated, which nothing else refers to
+    // (never used, per the caller's contract).
+    unsafe { K::percpu_free(pc, SLOT_SIZE) };
+}
+
 /// `localcount_init(lc)`: `lc_totalp = NULL`, allocate the per-CPU counters.
 /// Thread context; may sleep.  Leaves `lc_refcnt` alone.
 pub fn init<K: Kernel>(lc: &LocalCount) {
@@ -261,23 +304,36 @@ pub fn acquire_with<K: Kernel, V: Variant>(lc: &LocalCount) {
 /// `localcount_release(lc, cv, interlock)`: drop a reference.  Fast path in
 /// any context; during a drain takes the interlock (which the caller must
 /// not hold) and may sleep on it.
+///
+/// `lc` is taken as a pointer (a `&LocalCount` converts): once this
+/// reference is gone the drainer may return and the object be freed
+/// (module unload) while this function is still on its way out, so no
+/// Rust reference to it may live across that point.  References are made
+/// only where the object is pinned: with preemption disabled (the drain's
+/// xcall cannot run here) or with the interlock held (the drainer cannot
+/// return).
 #[inline]
-pub fn release<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
+pub fn release<K: Kernel>(lc: impl Into<NonNull<LocalCount>>, il: Interlock<K>) {
     release_with::<K, Built>(lc, il)
 }
 
 /// [`release`] with an explicit protocol [`Variant`].
 #[inline]
-pub fn release_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
+pub fn release_with<K: Kernel, V: Variant>(lc: impl Into<NonNull<LocalCount>>, il: Interlock<K>) {
+    let lcp: NonNull<LocalCount> = lc.into();
     // Block the low-priority xcall on this CPU: a drain that starts after we
     // saw lc_totalp == NULL cannot count this CPU before our decrement lands.
     let _np = V::PREEMPT_IN_RELEASE.then(PreemptDisabled::<K>::new);
+    // SAFETY: the caller holds a reference, so the object is alive now;
+    // `lc` is not used after the slow path is entered or after `_np` ends
+    // (it is dropped last, after the final use of `lc`).
+    let lc = unsafe { lcp.as_ref() };
 
     if crate::diag::LC_DEBUG {
         kassert!(K, il.ownable(), "mutex_ownable(interlock)");
     }
     if !lc.totalp().is_null() {
-        release_slow::<K>(lc, il);
+        release_slow::<K>(lcp, il);
         return;
     }
     if !V::PREEMPT_IN_RELEASE {
@@ -301,17 +357,18 @@ pub fn release_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
 /// The release slow path: a drain is running (or has finished: misuse).
 #[cold]
 #[inline(never)]
-fn release_slow<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
+fn release_slow<K: Kernel>(lcp: NonNull<LocalCount>, il: Interlock<K>) {
     il.enter();
     // Re-read under the interlock: the drainer's `total` is only ever
     // dereferenced with the interlock held, and the drainer cannot return
-    // (ending `total`'s lifetime) without retaking it and poisoning.
-    let totalp = lc.totalp();
+    // (ending `total`'s lifetime, and maybe the object's) without retaking
+    // it and poisoning.
+    // SAFETY: a drain is running and has not returned (we hold the
+    // interlock it must retake), so the object is alive until il.exit().
+    let totalp = unsafe { lcp.as_ref() }.totalp();
     if totalp == POISON || totalp.is_null() {
         il.exit();
-        K::panic(PanicMsg::ReleasedAfterDrain(
-            lc as *const LocalCount as *const c_void,
-        ));
+        K::panic(PanicMsg::ReleasedAfterDrain(lcp.as_ptr() as *const c_void));
     }
     // SAFETY: `totalp` is a live drainer's `total` (invariant above), and we
     // hold the interlock that serializes every access to it.
@@ -357,8 +414,35 @@ pub fn drain<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
     drain_with::<K, Built>(lc, il)
 }
 
+/// When a drain that reports ([`drain_named`]) first says it is still
+/// waiting; later reports follow at twice the previous delay.
+pub const DRAIN_REPORT_FIRST_MS: u64 = 5000;
+
+/// [`drain`] that is never silent: once it has waited
+/// [`DRAIN_REPORT_FIRST_MS`] it prints `NAME: N references outstanding
+/// after S s`, and again each time the wait has doubled (10, 20, 40 s...),
+/// so that a stuck detach can be diagnosed from the console.
+///
+/// # Safety
+/// `name` is a NUL-terminated string that lives until this returns.
+pub unsafe fn drain_named<K: Kernel>(
+    lc: &LocalCount,
+    il: Interlock<K>,
+    name: *const core::ffi::c_char,
+) {
+    drain_impl::<K, Built>(lc, il, Some(name))
+}
+
 /// [`drain`] with an explicit protocol [`Variant`].
 pub fn drain_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
+    drain_impl::<K, V>(lc, il, None)
+}
+
+fn drain_impl<K: Kernel, V: Variant>(
+    lc: &LocalCount,
+    il: Interlock<K>,
+    name: Option<*const core::ffi::c_char>,
+) {
     kassert!(K, il.owned(), "mutex_owned(interlock)");
     kassert!(K, lc.totalp().is_null(), "lc->lc_totalp == NULL");
     // Fail here, in the drainer, rather than in every CPU's xcall.
@@ -384,6 +468,8 @@ pub fn drain_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
     }
     il.enter();
 
+    let start = if name.is_some() { K::uptime_ms() } else { 0 };
+    let mut report_at = DRAIN_REPORT_FIRST_MS;
     loop {
         // SAFETY: we hold the interlock, which serializes every access to
         // `total` from releasers and xcalls.
@@ -399,7 +485,20 @@ pub fn drain_with<K: Kernel, V: Variant>(lc: &LocalCount, il: Interlock<K>) {
             // Without DIAGNOSTIC the C code would sleep forever here.
             K::panic(negative);
         }
-        il.wait();
+        let Some(name) = name else {
+            il.wait();
+            continue;
+        };
+        let waited = K::uptime_ms().saturating_sub(start);
+        if waited >= report_at {
+            // SAFETY: drain_named's contract.
+            unsafe { K::report_drain_wait(name, t, waited / 1000) };
+            while report_at <= waited {
+                report_at = report_at.saturating_mul(2);
+            }
+        }
+        let left = (report_at - waited).min(u32::MAX as u64) as u32;
+        il.timedwait_ms(left.max(1));
     }
     lc.lc_totalp.0.store(POISON, Ordering::Relaxed);
 }

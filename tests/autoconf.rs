@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::within;
 use rust_localcount::backend::host::autoconf::{
-    cfdriver_attach, config_attach_pseudo_acquire, config_detach_commit, device_is_freed,
-    DeviceOps, EBUSY,
+    cfdriver_attach, config_attach_pseudo_acquire, config_cfdriver_detach, config_detach_commit,
+    device_is_freed, DeviceOps, EBUSY,
 };
 use rust_localcount::backend::host::{self, Host, Machine};
 use rust_localcount::ffi::exports::*;
@@ -486,4 +486,45 @@ fn attach_detach_vs_lookup_acquire_storm_2cpu() {
 #[test]
 fn attach_detach_vs_lookup_acquire_storm_8cpu() {
     storm(8, 8, 20);
+}
+
+/// Issue 8, item 7: `device_find_by_driver_unit_acquire` finds the
+/// cfdriver by name and then reads its `cd_devs`; a concurrent
+/// `config_cfdriver_detach` (module unload) may remove the driver and the
+/// module free it in between.  The lookup holds the kernel config lock,
+/// which module unload holds, for each look; the host poisons a removed
+/// cfdriver, so a use after its removal panics.
+#[test]
+fn find_by_name_vs_cfdriver_detach() {
+    let m = Machine::new(4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let finders: Vec<_> = (0..3)
+        .map(|cpu| {
+            let stop = Arc::clone(&stop);
+            m.spawn_lwp(cpu, move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    // SAFETY: a C string; no such device: NULL.
+                    let d = unsafe { device_find_by_driver_unit_acquire(c"tunload".as_ptr(), 0) };
+                    assert!(d.is_null());
+                    n += 1;
+                    host::preempt_point();
+                }
+                n
+            })
+        })
+        .collect();
+    let m2 = Arc::clone(&m);
+    within(LIMIT, &m, move || {
+        m2.lwp(3, || {
+            for _ in 0..2000 {
+                let cd = cfdriver_attach("tunload");
+                host::preempt_point();
+                assert_eq!(config_cfdriver_detach(cd), 0);
+            }
+        })
+    });
+    stop.store(true, Ordering::SeqCst);
+    let looks: u64 = finders.into_iter().map(|h| h.join().unwrap()).sum();
+    eprintln!("find_by_driver_unit_acquire vs cfdriver detach: {looks} lookups, 2000 unloads");
 }

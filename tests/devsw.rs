@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use common::within;
 use rust_localcount::backend::host::devsw::{
-    cdev_open, devsw_attach, devsw_detach, install_builtin_cdevsw, with_module, ModSource, EINVAL,
-    ENXIO, SYS_DEVSWS,
+    cdev_open, cdevsw_majors, devsw_attach, devsw_detach, install_builtin_cdevsw, with_module,
+    ModSource, EINVAL, ENXIO, SYS_DEVSWS,
 };
 use rust_localcount::backend::host::{self, Machine};
 use rust_localcount::devsw::{bdevsw, cdevsw, major, makedev, NODEV};
@@ -229,10 +229,11 @@ fn detach_waits_for_open_in_progress() {
     assert_eq!(opener.join().unwrap(), 0);
     within(LIMIT, &m, move || detacher.join().unwrap());
     assert!(done.load(Ordering::SeqCst));
+    // The devsw's d_localcount and its major's count.
     assert_eq!(
         m.live_percpu(),
-        before - 1,
-        "detach finalized the localcount"
+        before - 2,
+        "detach finalized both localcounts"
     );
 }
 
@@ -319,8 +320,8 @@ fn storm(ncpu: usize, workers: usize, rounds: usize) {
     }
     assert_eq!(
         m.live_percpu(),
-        before - 1,
-        "every attach's localcount finalized"
+        before - 2,
+        "every attach's localcounts finalized"
     );
     eprintln!(
         "devsw storm: {ncpu} CPUs, {workers} LWPs, {rounds} detaches: {} references, {} misses, {:?}",
@@ -460,4 +461,413 @@ fn lookup_in_interrupt_context() {
         unsafe { cdevsw_release(d as *const cdevsw) }
     });
     within(LIMIT, &m, move || detacher.join().unwrap());
+}
+
+/* ------------------------------------------------------------------ */
+/* Issue 8: what real drivers do.                                      */
+
+/// An LWP inside `cdev_open(dev)`, whose `d_open` blocks until `go` is
+/// sent; returns (signal "in d_open", the go sender, the join handle).
+fn open_held(
+    m: &Arc<Machine>,
+    cpu: usize,
+    dev: u64,
+) -> (
+    mpsc::Receiver<()>,
+    mpsc::Sender<()>,
+    std::thread::JoinHandle<i32>,
+) {
+    let (in_tx, in_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let h = m.spawn_lwp(cpu, move || {
+        cdev_open(
+            dev,
+            |_| None,
+            |d| {
+                let me = TestCdevsw::of(d);
+                assert!(me.alive(), "d_open of a detached devsw");
+                in_tx.send(()).unwrap();
+                host::sleep_for(|| go_rx.recv().unwrap());
+                assert!(me.alive(), "devsw detached during d_open");
+                0
+            },
+        )
+    });
+    (in_rx, go_tx, h)
+}
+
+/// Run `detach` on an LWP and check that it is still waiting after
+/// 200 ms, then release `go` and check that it returns.
+fn detach_must_wait(
+    m: &Arc<Machine>,
+    what: &str,
+    go: mpsc::Sender<()>,
+    opener: std::thread::JoinHandle<i32>,
+    detach: impl FnOnce() + Send + 'static,
+) {
+    let done = Arc::new(AtomicBool::new(false));
+    let d2 = Arc::clone(&done);
+    let detacher = m.spawn_lwp(2, move || {
+        detach();
+        d2.store(true, Ordering::SeqCst);
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "{what}: devsw_detach returned while d_open was running"
+    );
+    go.send(()).unwrap();
+    assert_eq!(opener.join().unwrap(), 0);
+    within(LIMIT, m, move || detacher.join().unwrap());
+    assert!(done.load(Ordering::SeqCst));
+}
+
+/// Item 1 (dev/pud): one cdevsw at two majors -- the module's own major
+/// (MODULE_CMD_INIT) and one chosen by userland together with a bdevsw
+/// (pudconf_reg) -- and `devsw_detach(&pud_bdevsw, &pud_cdevsw)` as
+/// pud_putter_close calls it.  Detaching one major waits for the opens
+/// through it and never breaks the other; the lowest major goes first.
+#[test]
+fn one_devsw_at_two_majors_as_pud() {
+    let m = Machine::new(4);
+    let t = TestCdevsw::new(true);
+    let b = bdevsw_new(true);
+    t.magic.store(ALIVE, Ordering::SeqCst);
+    let base = m.live_percpu();
+    let (ca, cb) = m.lwp(0, || {
+        let (mut bm, mut ca) = (-1, -1);
+        devsw_attach(None, &mut bm, &t.sw, &mut ca).expect("module init attach");
+        let (mut bb, mut cb) = (ca + 3, ca + 3);
+        devsw_attach(Some(b), &mut bb, &t.sw, &mut cb).expect("pudconf_reg attach");
+        assert_eq!(bb, cb);
+        (ca, cb)
+    });
+    assert_eq!(
+        m.lwp(0, || cdevsw_majors(&t.sw)),
+        vec![ca as usize, cb as usize]
+    );
+    let (da, db) = (makedev(ca, 0), makedev(cb, 0));
+
+    // An open through the first major is running when it is detached.
+    let (in_open, go, opener) = open_held(&m, 1, da);
+    in_open.recv().unwrap();
+    let m2 = Arc::clone(&m);
+    let probe = move || {
+        m2.lwp(3, || {
+            assert_eq!(cdev_open(db, |_| None, |_| 0), 0, "other major broken");
+            // SAFETY: exported functions, valid arguments.
+            unsafe {
+                let d = cdevsw_lookup_acquire(db);
+                assert!(ptr::eq(d, &t.sw));
+                cdevsw_release(d);
+            }
+        })
+    };
+    probe();
+    detach_must_wait(&m, "pud, first major", go, opener, move || {
+        devsw_detach(None, Some(&t.sw))
+    });
+    assert_eq!(
+        m.lwp(0, || cdevsw_majors(&t.sw)),
+        vec![cb as usize],
+        "devsw_detach removes the lowest major"
+    );
+    // The other major still works, through cdev_open and the public API.
+    let m3 = Arc::clone(&m);
+    m3.lwp(3, || {
+        assert_eq!(cdev_open(db, |_| None, |_| 0), 0);
+        assert_eq!(cdev_open(da, |_| None, |_| 0), ENXIO);
+        // SAFETY: exported functions, valid arguments.
+        unsafe {
+            let d = cdevsw_lookup_acquire(db);
+            assert!(ptr::eq(d, &t.sw));
+            cdevsw_release(d);
+            let bd = bdevsw_lookup_acquire(makedev(cb, 0));
+            assert!(ptr::eq(bd, b));
+            bdevsw_release(bd);
+        }
+    });
+
+    // The last major: an open through it and a public reference.
+    let (in_open, go, opener) = open_held(&m, 1, db);
+    in_open.recv().unwrap();
+    // SAFETY: exported function.
+    let held = m.lwp(3, || unsafe { cdevsw_lookup_acquire(db) } as usize);
+    assert_ne!(held, 0);
+    let detacher = {
+        let m = Arc::clone(&m);
+        m.clone()
+            .spawn_lwp(2, move || devsw_detach(Some(b), Some(&t.sw)))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !detacher.is_finished(),
+        "last detach did not wait for d_open"
+    );
+    go.send(()).unwrap();
+    assert_eq!(opener.join().unwrap(), 0);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !detacher.is_finished(),
+        "last detach did not wait for the public reference"
+    );
+    // SAFETY: the reference taken above.
+    m.lwp(3, || unsafe { cdevsw_release(held as *const cdevsw) });
+    within(LIMIT, &m, move || detacher.join().unwrap());
+    assert!(m.lwp(0, || cdevsw_majors(&t.sw)).is_empty());
+
+    // Re-attach (the module loaded again) and detach: all fresh.
+    m.lwp(0, || {
+        let (mut bm, mut cm) = (-1, -1);
+        devsw_attach(None, &mut bm, &t.sw, &mut cm).expect("re-attach");
+        assert_eq!(cdev_open(makedev(cm, 0), |_| None, |_| 0), 0);
+        devsw_detach(None, Some(&t.sw));
+    });
+    assert_eq!(m.live_percpu(), base, "every count finalized");
+}
+
+/// The second attach at a major that is still being detached waits for
+/// that detach instead of reusing its count (stock NetBSD's KASSERT).
+#[test]
+fn attach_at_a_major_being_detached_waits() {
+    let m = Machine::new(2);
+    let t = TestCdevsw::new(true);
+    let u = TestCdevsw::new(true);
+    let dev = m.lwp(0, || attach(t));
+    let (in_open, go, opener) = open_held(&m, 1, dev);
+    in_open.recv().unwrap();
+    let detacher = {
+        let m = Arc::clone(&m);
+        m.clone().spawn_lwp(0, move || detach(t))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let attacher = {
+        let m = Arc::clone(&m);
+        m.clone().spawn_lwp(1, move || {
+            let (mut bm, mut cm) = (-1, major(dev));
+            u.magic.store(ALIVE, Ordering::SeqCst);
+            devsw_attach(None, &mut bm, &u.sw, &mut cm).expect("attach at the same major");
+            cm
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !attacher.is_finished(),
+        "attach did not wait for the detach"
+    );
+    go.send(()).unwrap();
+    assert_eq!(opener.join().unwrap(), 0);
+    within(LIMIT, &m, move || detacher.join().unwrap());
+    let cm = within(LIMIT, &m, move || attacher.join().unwrap());
+    assert_eq!(cm, major(dev));
+    m.lwp(0, || {
+        assert_eq!(cdev_open(dev, |_| None, |_| 0), 0);
+        devsw_detach(None, Some(&u.sw));
+    });
+}
+
+/// Item 2: a devsw attached at run time is protected like in stock
+/// NetBSD-current whoever attaches it: a built-in driver without
+/// d_localcount attaching from a kthread, and a module's devsw (with or
+/// without d_localcount) attached outside its MODULE_CMD_INIT.
+#[test]
+fn run_time_attached_devsws_wait_for_open() {
+    for (with_lc, ctx) in [
+        (false, None),
+        (true, None),
+        (false, Some(ModSource::Kernel)),
+    ] {
+        let what = format!("d_localcount={with_lc} module={ctx:?}");
+        let m = Machine::new(4);
+        let t = TestCdevsw::new(with_lc);
+        let dev = m.lwp(0, || match ctx {
+            Some(s) => with_module(s, || attach(t)),
+            None => attach(t),
+        });
+        // One opener per CPU inside d_open.
+        let openers: Vec<_> = (0..4).map(|cpu| open_held(&m, cpu, dev)).collect();
+        let mut gos = Vec::new();
+        let mut hs = Vec::new();
+        for (in_open, go, h) in openers {
+            in_open.recv().unwrap();
+            gos.push(go);
+            hs.push(h);
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let d2 = Arc::clone(&done);
+        let detacher = m.spawn_lwp(2, move || {
+            detach(t);
+            d2.store(true, Ordering::SeqCst);
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "{what}: devsw_detach returned with 4 d_open running"
+        );
+        for g in gos {
+            g.send(()).unwrap();
+        }
+        for h in hs {
+            assert_eq!(h.join().unwrap(), 0);
+        }
+        within(LIMIT, &m, move || detacher.join().unwrap());
+    }
+}
+
+/// Item 3: devsw_attach must not allocate per-CPU storage under
+/// device_lock.  percpu_alloc may grow the arena with a low-priority xcall
+/// and wait for it; low-priority xcalls run one at a time, and a
+/// concurrent detach's drain xcall takes device_lock: under the lock the
+/// two would deadlock.  Attaches that always grow the arena race detaches
+/// that drain.
+#[test]
+fn attach_growing_percpu_during_drains() {
+    let m = Machine::new(4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let drainers: Vec<_> = (0..2)
+        .map(|i| {
+            let stop = Arc::clone(&stop);
+            m.spawn_lwp(i, move || {
+                let t = TestCdevsw::new(true);
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let dev = attach(t);
+                    // SAFETY: exported functions; a reference released
+                    // by the detach's drain slow path, sometimes.
+                    unsafe {
+                        let d = cdevsw_lookup_acquire(dev);
+                        cdevsw_release(d);
+                    }
+                    detach(t);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let m2 = Arc::clone(&m);
+    let grows = within(LIMIT, &m, move || {
+        m2.clone().lwp(2, || {
+            let t = TestCdevsw::new(true);
+            for _ in 0..300 {
+                m2.percpu_exhaust();
+                let dev = attach(t);
+                host::preempt_point();
+                let _ = dev;
+                detach(t);
+            }
+        });
+        m2.stats().percpu_grows.load(Ordering::SeqCst)
+    });
+    stop.store(true, Ordering::SeqCst);
+    let cycles: u64 = drainers.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(grows >= 300, "every attach grew the arena ({grows})");
+    eprintln!("percpu growth during drains: {grows} grows, {cycles} attach/drain cycles");
+}
+
+/// Item 5: the release paths take pointers, not references, to what may
+/// be freed as soon as the reference is dropped (a compile-time check of
+/// the signatures), and nothing touches the devsw or its localcount after
+/// the last detach returned: the "module" is poisoned at that moment
+/// while releases are still on their way out.
+#[test]
+fn releases_do_not_touch_a_devsw_after_its_detach() {
+    use core::ptr::NonNull;
+    use rust_localcount::backend::host::Host;
+    let _: fn(NonNull<cdevsw>) = rust_localcount::devsw::release::<Host, cdevsw>;
+    let _: fn(NonNull<bdevsw>) = rust_localcount::devsw::release::<Host, bdevsw>;
+    for round in 0..20 {
+        let m = Machine::new(4);
+        let t = TestCdevsw::new(true);
+        let dev = m.lwp(0, || attach(t));
+        let held: Vec<usize> = m.lwp(1, || {
+            (0..4)
+                // SAFETY: exported function.
+                .map(|_| unsafe { cdevsw_lookup_acquire(dev) } as usize)
+                .collect()
+        });
+        let releasers: Vec<_> = held
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                m.spawn_lwp(i % 4, move || {
+                    host::sleep_for(|| std::thread::sleep(Duration::from_millis(20)));
+                    // SAFETY: the reference taken above.
+                    unsafe { cdevsw_release(d as *const cdevsw) };
+                })
+            })
+            .collect();
+        m.lwp(2, || {
+            devsw_detach(None, Some(&t.sw));
+            // "Unload the module": scribble over the devsw's localcount.
+            // SAFETY: the test's leaked localcount; nobody may use it now.
+            unsafe { ptr::write_bytes(t.sw.d_localcount.cast::<u8>(), 0xa5, 8) };
+            t.magic.store(DEAD, Ordering::SeqCst);
+        });
+        for r in releasers {
+            r.join()
+                .unwrap_or_else(|_| panic!("round {round}: a release failed"));
+        }
+    }
+}
+
+/// Item 6: with DEBUG+LOCKDEBUG, a static d_localcount re-attached after a
+/// detach starts from a zero debug count, as stock's freshly allocated
+/// per-attach localcount did (releases during a drain do not update it).
+#[cfg(feature = "lc-debug")]
+#[test]
+fn debug_refcnt_is_fresh_after_reattach() {
+    let m = Machine::new(2);
+    let t = TestCdevsw::new(true);
+    for round in 0..3 {
+        let dev = m.lwp(0, || attach(t));
+        // SAFETY: exported function.
+        let d = m.lwp(1, || unsafe { cdevsw_lookup_acquire(dev) } as usize);
+        // SAFETY: an initialized localcount.
+        let n = unsafe { localcount_debug_refcnt(t.sw.d_localcount) };
+        assert_eq!(n, 1, "round {round}: one reference");
+        let detacher = {
+            let m = Arc::clone(&m);
+            m.clone().spawn_lwp(0, move || detach(t))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        // Released during the drain: the slow path.
+        // SAFETY: the reference taken above.
+        m.lwp(1, || unsafe { cdevsw_release(d as *const cdevsw) });
+        within(LIMIT, &m, move || detacher.join().unwrap());
+    }
+    let _dev = m.lwp(0, || attach(t));
+    // SAFETY: an initialized localcount.
+    let n = unsafe { localcount_debug_refcnt(t.sw.d_localcount) };
+    assert_eq!(n, 0, "a re-attached devsw's debug count starts at zero");
+    m.lwp(0, || detach(t));
+}
+
+/// Beyond stock: a devsw_detach that has waited 5 s says so on the
+/// console, naming the major and the number of references.
+#[test]
+fn detach_that_waits_is_reported() {
+    let m = Machine::new(2);
+    let t = TestCdevsw::new(true);
+    let dev = m.lwp(0, || attach(t));
+    let (in_open, go, opener) = open_held(&m, 1, dev);
+    in_open.recv().unwrap();
+    let detacher = {
+        let m = Arc::clone(&m);
+        m.clone().spawn_lwp(0, move || detach(t))
+    };
+    std::thread::sleep(Duration::from_millis(5600));
+    go.send(()).unwrap();
+    assert_eq!(opener.join().unwrap(), 0);
+    within(LIMIT, &m, move || detacher.join().unwrap());
+    let want = format!(
+        "devsw_detach: cdevsw major {}: 1 references outstanding after 5 s",
+        major(dev)
+    );
+    let console = m.console();
+    assert!(
+        console.contains(&want),
+        "no report {want:?} in {console:?}"
+    );
+    assert_eq!(console.len(), 1, "one report before 10 s: {console:?}");
 }

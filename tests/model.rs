@@ -301,12 +301,40 @@ fn machine() -> Arc<Machine> {
     m
 }
 
-/// Spawn LWP 2 on CPU 1: take the interlock, drain, check that all
-/// `expect` releases were called before the drain returned, fini.
+/// Releases of a scenario: `started` counts a release when its call
+/// begins, `finished` when it has returned.
+#[derive(Default)]
+struct Releases {
+    started: AtomicUsize,
+    finished: AtomicUsize,
+}
+
+impl Releases {
+    /// Every release has returned (after the scenario joined its LWPs).
+    fn check_finished(&self, expect: usize) {
+        assert_eq!(
+            self.finished.load(Ordering::SeqCst),
+            expect,
+            "a release did not return"
+        );
+    }
+}
+
+/// Spawn LWP 2 on CPU 1: take the interlock, drain, fini at once.
+///
+/// A drain must not return while a release still has to touch the
+/// localcount.  Counting a release before its call only shows a drain that
+/// returned before the last release *started*; so, beyond that check, the
+/// drainer finalizes the object the moment the drain returns (the host
+/// poisons freed per-CPU storage and fini poisons `lc_totalp`): a release
+/// that had started but not finished with the object then panics ("use
+/// after free", "released after drain", "not initialized"), and every
+/// release is counted again when it has returned ([`Releases::finished`],
+/// checked after the joins).
 fn spawn_drainer<K: Kernel + 'static, V: Variant + 'static>(
     m: &Arc<Machine>,
     o: &Arc<Obj>,
-    released: &Arc<AtomicUsize>,
+    released: &Arc<Releases>,
     expect: usize,
 ) -> thread::JoinHandle<()> {
     let (o, released) = (Arc::clone(o), Arc::clone(released));
@@ -315,7 +343,7 @@ fn spawn_drainer<K: Kernel + 'static, V: Variant + 'static>(
         drain_with::<K, V>(&o.lc, o.il());
         assert!(o.mtx.owned(), "drain returns with the interlock held");
         assert_eq!(
-            released.load(Ordering::SeqCst),
+            released.started.load(Ordering::SeqCst),
             expect,
             "drain returned with references outstanding"
         );
@@ -332,21 +360,22 @@ std::thread_local! {
     static LATE_RELEASES: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Release one reference, counting it first (the drain must not return
-/// before this call has started).
-fn release_counted<K: Kernel, V: Variant>(o: &Obj, released: &AtomicUsize) {
-    released.fetch_add(1, Ordering::SeqCst);
+/// Release one reference, counted when the call starts and when it has
+/// returned (see [`spawn_drainer`]).
+fn release_counted<K: Kernel, V: Variant>(o: &Obj, released: &Releases) {
+    released.started.fetch_add(1, Ordering::SeqCst);
     if !o.lc.totalp().is_null() {
         LATE_RELEASES.with(|c| c.set(c.get() + 1));
     }
     release_with::<K, V>(&o.lc, o.il());
+    released.finished.fetch_add(1, Ordering::SeqCst);
 }
 
 /// Scenario A: release on the acquiring CPU vs a drain on the other one.
 fn release_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
     let m = machine();
     let o = Obj::new();
-    let released = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(Releases::default());
     m.lwp(0, || {
         init::<K>(&o.lc);
         acquire_with::<K, V>(&o.lc);
@@ -357,6 +386,7 @@ fn release_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
         host::preempt_point();
         release_counted::<K, V>(&o, &released);
         drainer.join().expect("drainer");
+        released.check_finished(2);
     });
 }
 
@@ -392,7 +422,7 @@ fn interrupt_reentrancy<K: Kernel + 'static, V: Variant + 'static>() {
 fn migrate_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
     let m = machine();
     let o = Obj::new();
-    let released = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(Releases::default());
     m.lwp(0, || {
         init::<K>(&o.lc);
         host::migrate_to(0);
@@ -404,6 +434,7 @@ fn migrate_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
         host::migrate_to(0);
         release_counted::<K, V>(&o, &released);
         drainer.join().expect("drainer");
+        released.check_finished(2);
     });
 }
 
@@ -413,7 +444,7 @@ fn migrate_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
 fn interrupt_release_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
     let m = machine();
     let o = Obj::new();
-    let released = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(Releases::default());
     m.lwp(0, || {
         init::<K>(&o.lc);
         host::migrate_to(0);
@@ -427,6 +458,7 @@ fn interrupt_release_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
         release_counted::<K, V>(&o, &released);
         intr.join().expect("interrupt");
         drainer.join().expect("drainer");
+        released.check_finished(2);
     });
 }
 

@@ -22,10 +22,12 @@ struct Slot {
     obj: Mutex<Option<Arc<Tracked>>>,
 }
 
-/// An object plus a shadow count of the references we believe are held.
+/// An object plus shadow counts of its references: `outstanding` drops
+/// when a release is called, `unfinished` when it has returned.
 struct Tracked {
     o: Arc<Obj>,
     outstanding: AtomicI64,
+    unfinished: AtomicI64,
 }
 
 impl Tracked {
@@ -33,6 +35,7 @@ impl Tracked {
         let t = Arc::new(Tracked {
             o: Obj::new(),
             outstanding: AtomicI64::new(0),
+            unfinished: AtomicI64::new(0),
         });
         // SAFETY: fresh zeroed localcount.
         unsafe { localcount_init(t.o.lcp()) };
@@ -42,6 +45,7 @@ impl Tracked {
         // SAFETY: initialized, not draining (callers' protocol).
         unsafe { localcount_acquire(self.o.lcp()) };
         self.outstanding.fetch_add(1, Ordering::SeqCst);
+        self.unfinished.fetch_add(1, Ordering::SeqCst);
     }
     fn release(&self) {
         self.outstanding.fetch_sub(1, Ordering::SeqCst);
@@ -53,6 +57,7 @@ impl Tracked {
                 self.o.mtx.as_kmutex(),
             )
         };
+        self.unfinished.fetch_sub(1, Ordering::SeqCst);
     }
     fn drain_fini(&self) {
         self.o.mtx.enter();
@@ -72,6 +77,18 @@ impl Tracked {
         );
         // SAFETY: drained.
         unsafe { localcount_fini(self.o.lcp()) };
+        // Finalized at once: a release that had been called but had not
+        // finished with the object when the drain returned now panics (the
+        // host poisons freed per-CPU storage; fini poisons lc_totalp).
+        // Every release must also return, promptly.
+        let t0 = Instant::now();
+        while self.unfinished.load(Ordering::SeqCst) != 0 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "a release had not returned 10 s after the drain"
+            );
+            host::sleep_for(std::thread::yield_now);
+        }
     }
 }
 

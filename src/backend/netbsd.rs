@@ -37,7 +37,8 @@ unsafe impl Kernel for NetBSD {
     #[inline(always)]
     unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<KernelSlot> {
         // SAFETY: caller's contract; the returned slot is an int64_t, which
-        // has the size and alignment of KernelSlot on every kernel target.
+        // has the size of KernelSlot and at least its alignment
+        // (LOCALCOUNT_SLOT_ALIGN <= ALIGNBYTES + 1, CTASSERTed by the glue).
         let p = unsafe { k::percpu_getref(pc.as_ptr()) } as *mut KernelSlot;
         // SAFETY: percpu_getref never returns NULL for a live allocation.
         unsafe { NonNull::new_unchecked(p) }
@@ -100,6 +101,27 @@ unsafe impl Kernel for NetBSD {
     unsafe fn cv_broadcast(cv: NonNull<kcondvar>) {
         // SAFETY: caller's contract.
         unsafe { k::cv_broadcast(cv.as_ptr()) }
+    }
+    unsafe fn cv_timedwait_ms(cv: NonNull<kcondvar>, m: NonNull<kmutex>, ms: u32) -> bool {
+        let ms = ms.min(c_int::MAX as u32) as c_int;
+        // SAFETY: caller's contract.
+        unsafe { k::rust_cv_timedwait_ms(cv.as_ptr(), m.as_ptr(), ms) != 0 }
+    }
+    fn uptime_ms() -> u64 {
+        // SAFETY: the glue reads the uptime clock; any context.
+        unsafe { k::rust_uptime_ms() }
+    }
+    unsafe fn report_drain_wait(name: *const c_char, outstanding: i64, secs: u64) {
+        // SAFETY: the format matches the arguments (%s: the caller's
+        // NUL-terminated name; %lld: long long; %llu: unsigned long long).
+        unsafe {
+            k::printf(
+                c"%s: %lld references outstanding after %llu s\n".as_ptr(),
+                name,
+                outstanding as core::ffi::c_longlong,
+                secs as core::ffi::c_ulonglong,
+            );
+        }
     }
 
     #[cfg(feature = "broken-release-no-preempt")]
@@ -223,6 +245,7 @@ unsafe impl DevswKernel for NetBSD {
             max: kaddr((&raw const k::max_bdevsws).cast_mut()),
             // SAFETY: a constant initialized by config(1).
             sys: unsafe { k::sys_bdevsws },
+            refs: kaddr((&raw const k::bdevswref).cast_mut()),
         }
     }
     #[inline(always)]
@@ -232,6 +255,7 @@ unsafe impl DevswKernel for NetBSD {
             max: kaddr((&raw const k::max_cdevsws).cast_mut()),
             // SAFETY: a constant initialized by config(1).
             sys: unsafe { k::sys_cdevsws },
+            refs: kaddr((&raw const k::cdevswref).cast_mut()),
         }
     }
     #[inline]
@@ -320,6 +344,16 @@ unsafe impl AutoconfKernel for NetBSD {
     unsafe fn cfdriver_lookup(name: *const c_char) -> Option<NonNull<cfdriver>> {
         // SAFETY: caller's contract (NUL-terminated name); thread context.
         NonNull::new(unsafe { k::config_cfdriver_lookup(name) })
+    }
+    #[inline]
+    fn kernconfig_lock() {
+        // SAFETY: thread context (callers assert it); recursive.
+        unsafe { k::kernconfig_lock() }
+    }
+    #[inline]
+    fn kernconfig_unlock() {
+        // SAFETY: pairs with kernconfig_lock.
+        unsafe { k::kernconfig_unlock() }
     }
     #[inline]
     unsafe fn config_detach_release(dv: NonNull<device>, flags: c_int) -> c_int {

@@ -35,6 +35,16 @@ fn lc_ref<'a>(lc: *const LocalCount, what: &'static str) -> &'a LocalCount {
     unsafe { LocalCount::from_ptr(lc) }
 }
 
+/// `lc` as a pointer, for the functions after which the object may be
+/// freed by its drainer (the release paths): see [`localcount::release`].
+#[inline(always)]
+fn lc_ptr(lc: *mut LocalCount, what: &'static str) -> NonNull<LocalCount> {
+    match NonNull::new(lc) {
+        Some(lc) => lc,
+        None => null_argument(what, "localcount"),
+    }
+}
+
 #[inline(always)]
 fn interlock_ref(cv: *mut kcondvar, mtx: *mut kmutex, what: &'static str) -> Interlock<Current> {
     match (NonNull::new(cv), NonNull::new(mtx)) {
@@ -82,6 +92,32 @@ pub unsafe extern "C" fn localcount_drain(
 ) {
     let il = interlock_ref(cv, interlock, "localcount_drain");
     localcount::drain::<Current>(lc_ref(lc, "localcount_drain"), il)
+}
+
+/// localcount_drain_named(lc, cv, interlock, name)
+///
+///	localcount_drain, which is never silent: once it has waited 5 s
+///	it prints "NAME: N references outstanding after S s" on the
+///	console, and again whenever its wait has doubled (10, 20, 40 s,
+///	...).  For devsw_detach and config_detach, so that a stuck
+///	detach names the driver and what it waits for.
+///
+///	Context: thread; sleeps.  Returns with interlock held.  Panics
+///	as localcount_drain.
+#[no_mangle]
+pub unsafe extern "C" fn localcount_drain_named(
+    lc: *mut LocalCount,
+    cv: *mut kcondvar,
+    interlock: *mut kmutex,
+    name: *const c_char,
+) {
+    let il = interlock_ref(cv, interlock, "localcount_drain_named");
+    if name.is_null() {
+        null_argument("localcount_drain_named", "name");
+    }
+    // SAFETY: name is non-NULL and, by the contract above, a C string
+    // that the caller keeps until we return.
+    unsafe { localcount::drain_named::<Current>(lc_ref(lc, "localcount_drain_named"), il, name) }
 }
 
 /// localcount_fini(lc)
@@ -133,7 +169,7 @@ pub unsafe extern "C" fn localcount_release(
     interlock: *mut kmutex,
 ) {
     let il = interlock_ref(cv, interlock, "localcount_release");
-    localcount::release::<Current>(lc_ref(lc, "localcount_release"), il)
+    localcount::release::<Current>(lc_ptr(lc, "localcount_release"), il)
 }
 
 /// localcount_debug_refcnt(lc)
@@ -226,9 +262,8 @@ pub unsafe extern "C" fn bdevsw_release(bdev: *const bdevsw) {
     if bdev.is_null() {
         null_argument("bdevsw_release", "bdevsw");
     }
-    // SAFETY: non-NULL; the caller holds a reference, so the bdevsw is
-    // still attached or being drained, and immutable.
-    devsw::release::<Current, bdevsw>(unsafe { &*bdev })
+    // SAFETY: non-NULL (checked above).
+    devsw::release::<Current, bdevsw>(unsafe { NonNull::new_unchecked(bdev.cast_mut()) })
 }
 
 /// cdevsw_release(cdev)
@@ -242,8 +277,126 @@ pub unsafe extern "C" fn cdevsw_release(cdev: *const cdevsw) {
     if cdev.is_null() {
         null_argument("cdevsw_release", "cdevsw");
     }
-    // SAFETY: as in bdevsw_release.
-    devsw::release::<Current, cdevsw>(unsafe { &*cdev })
+    // SAFETY: non-NULL (checked above).
+    devsw::release::<Current, cdevsw>(unsafe { NonNull::new_unchecked(cdev.cast_mut()) })
+}
+
+/// bdevsw_lookup_acquire_major(dev, &lc)
+///
+///	Look up the block device switch of major(dev) and acquire a
+///	reference to that major, as NetBSD-current's file-static
+///	bdevsw_lookup_acquire(dev, &lc) does: for bdev_open, which
+///	holds it across d_open.  Returns NULL if there is no bdevsw at
+///	that major; else sets *lcp to the major's count (NULL for a
+///	major of config(1)'s static tables, which is never drained), to
+///	pass to bdevsw_release_major.  devsw_detach of that major waits
+///	until the reference is released, whether or not the bdevsw has
+///	d_localcount and however many majors it is attached at.
+///
+///	Context: any in which a pserialize(9) read section may be
+///	entered.  Never sleeps.
+#[no_mangle]
+pub unsafe extern "C" fn bdevsw_lookup_acquire_major(
+    dev: dev_t,
+    lcp: *mut *mut LocalCount,
+) -> *const bdevsw {
+    lookup_major::<bdevsw>(dev, lcp, "bdevsw_lookup_acquire_major")
+}
+
+/// cdevsw_lookup_acquire_major(dev, &lc)
+///
+///	As bdevsw_lookup_acquire_major, for the character device switch
+///	of major(dev): for cdev_open.
+///
+///	Context: any in which a pserialize(9) read section may be
+///	entered.  Never sleeps.
+#[no_mangle]
+pub unsafe extern "C" fn cdevsw_lookup_acquire_major(
+    dev: dev_t,
+    lcp: *mut *mut LocalCount,
+) -> *const cdevsw {
+    lookup_major::<cdevsw>(dev, lcp, "cdevsw_lookup_acquire_major")
+}
+
+#[inline(always)]
+fn lookup_major<D: devsw::Devsw>(
+    dev: dev_t,
+    lcp: *mut *mut LocalCount,
+    what: &'static str,
+) -> *const D {
+    if lcp.is_null() {
+        null_argument(what, "lcp");
+    }
+    let (d, lc) = match devsw::lookup_acquire_major::<Current, D>(dev) {
+        Some((d, lc)) => (d.as_ptr().cast_const(), lc),
+        None => (core::ptr::null(), core::ptr::null_mut()),
+    };
+    // SAFETY: non-NULL, and the caller passes a pointer to its variable.
+    unsafe { lcp.write(lc) };
+    d
+}
+
+/// bdevsw_release_major(bdev, lc)
+///
+///	Release the reference that bdevsw_lookup_acquire_major took,
+///	which returned bdev and set lc (NULL: nothing to release).  If
+///	devsw_detach is waiting for it, it is woken.
+///
+///	Context: thread or soft interrupt: during a detach it takes
+///	device_lock, which the caller must not hold.
+#[no_mangle]
+pub unsafe extern "C" fn bdevsw_release_major(bdev: *const bdevsw, lc: *mut LocalCount) {
+    if bdev.is_null() {
+        null_argument("bdevsw_release_major", "bdevsw");
+    }
+    devsw::release_major::<Current>(lc)
+}
+
+/// cdevsw_release_major(cdev, lc)
+///
+///	Release the reference that cdevsw_lookup_acquire_major took.
+///	See bdevsw_release_major.
+///
+///	Context: thread or soft interrupt; device_lock not held.
+#[no_mangle]
+pub unsafe extern "C" fn cdevsw_release_major(cdev: *const cdevsw, lc: *mut LocalCount) {
+    if cdev.is_null() {
+        null_argument("cdevsw_release_major", "cdevsw");
+    }
+    devsw::release_major::<Current>(lc)
+}
+
+/// devsw_localcount_install(dst, src)
+///
+///	Make dst (a devsw's d_localcount, zero-filled or finalized) the
+///	localcount that localcount_init made in src, which was never
+///	used; src is left zero-filled and dst's lc_refcnt zero.  For
+///	devsw_attach, which initialises the localcount before it takes
+///	device_lock (percpu_alloc may send an xcall and wait) and
+///	installs it under the lock when the devsw turns out to be
+///	attached nowhere yet.
+///
+///	Context: any; never sleeps.  Panics (DIAGNOSTIC) if dst is in
+///	use.
+#[no_mangle]
+pub unsafe extern "C" fn devsw_localcount_install(dst: *mut LocalCount, src: *mut LocalCount) {
+    localcount::install_unused::<Current>(
+        lc_ref(dst, "devsw_localcount_install"),
+        lc_ref(src, "devsw_localcount_install"),
+    )
+}
+
+/// devsw_localcount_discard(lc)
+///
+///	Free the per-CPU storage of a localcount that localcount_init
+///	made and that nobody ever saw, without the drain that
+///	localcount_fini requires; nothing for a zero-filled one (e.g.
+///	one that devsw_localcount_install moved away).
+///
+///	Context: thread; may sleep (percpu_free).
+#[no_mangle]
+pub unsafe extern "C" fn devsw_localcount_discard(lc: *mut LocalCount) {
+    localcount::discard_unused::<Current>(lc_ref(lc, "devsw_localcount_discard"))
 }
 
 /* ------------------------------------------------------------------ */

@@ -42,6 +42,12 @@ extern "C" {
     pub fn mutex_ownable(m: *const kmutex) -> c_int;
 
     pub fn cv_wait(cv: *mut kcondvar, m: *mut kmutex);
+    /// `cv_timedwait(cv, m, mstohz(ms))` (kern/rust_localcount_glue.c:
+    /// mstohz is a macro): 0, or EWOULDBLOCK on timeout.
+    pub fn rust_cv_timedwait_ms(cv: *mut kcondvar, m: *mut kmutex, ms: c_int) -> c_int;
+    /// Milliseconds since boot (getmicrouptime; glue).
+    pub fn rust_uptime_ms() -> u64;
+    pub fn printf(fmt: *const c_char, ...) -> c_int;
     pub fn cv_broadcast(cv: *mut kcondvar);
 
     pub fn panic(fmt: *const c_char, ...) -> !;
@@ -59,6 +65,10 @@ extern "C" {
     pub static max_cdevsws: AtomicI32;
     pub static sys_bdevsws: c_int;
     pub static sys_cdevsws: c_int;
+    /// `struct devswref *Xdevswref` (subr_devsw.c; made global by the
+    /// patch for us): the per-major reference counts.
+    pub static bdevswref: crate::kernel::DevswRefs;
+    pub static cdevswref: crate::kernel::DevswRefs;
     /// `kmutex_t device_lock` (`<sys/conf.h>`).
     pub static mut device_lock: kmutex;
     /// `&devsw_cv` (file-static in subr_devsw.c; accessor of the patch).
@@ -68,6 +78,9 @@ extern "C" {
     pub fn rust_config_misc_lock() -> *mut kmutex;
     pub fn rust_config_misc_cv() -> *mut kcondvar;
     pub fn rust_alldevs_lock() -> *mut kmutex;
+    /// The kernel config lock (`<sys/systm.h>`).
+    pub fn kernconfig_lock();
+    pub fn kernconfig_unlock();
     // struct cfdriver / struct device accessors (rust_localcount_glue.c).
     pub fn rust_cfdriver_unit(cd: *mut cfdriver, unit: c_int) -> *mut device;
     pub fn rust_device_localcount(dv: *mut device) -> *mut LocalCount;

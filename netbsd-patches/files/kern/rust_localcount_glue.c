@@ -34,6 +34,8 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/intr.h>
 #include <sys/lwp.h>
 #include <sys/sched.h>
+#include <sys/condvar.h>
+#include <sys/time.h>
 #include <sys/localcount.h>
 
 int	rust_localcount_splhigh(void);
@@ -47,10 +49,18 @@ bool	rust_device_detach_committed(device_t);
 bool	rust_device_detach_done(device_t);
 struct lwp *rust_device_attaching(device_t);
 struct lwp *rust_device_detaching(device_t);
+int	rust_cv_timedwait_ms(kcondvar_t *, kmutex_t *, int);
+uint64_t rust_uptime_ms(void);
 
 /* The library's view of struct bdevsw/cdevsw (see <sys/conf.h>). */
 CTASSERT(offsetof(struct bdevsw, d_localcount) == BDEVSW_D_LOCALCOUNT_OFFSET);
 CTASSERT(offsetof(struct cdevsw, d_localcount) == CDEVSW_D_LOCALCOUNT_OFFSET);
+
+/*
+ * The library's per-CPU int64_t slot needs LOCALCOUNT_SLOT_ALIGN; a
+ * percpu(9) allocation offers PERCPU_QUANTUM_SIZE, ALIGNBYTES + 1.
+ */
+CTASSERT(LOCALCOUNT_SLOT_ALIGN <= ALIGNBYTES + 1);
 
 /*
  * rust_localcount_splhigh()
@@ -188,6 +198,35 @@ rust_device_detaching(device_t dv)
 {
 
 	return dv->dv_detaching;
+}
+
+/*
+ * rust_cv_timedwait_ms(cv, mtx, ms)
+ *
+ *	cv_timedwait for about ms milliseconds (mstohz is a macro):
+ *	0, or EWOULDBLOCK if it timed out.  Thread context; mtx held;
+ *	sleeps.
+ */
+int
+rust_cv_timedwait_ms(kcondvar_t *cv, kmutex_t *mtx, int ms)
+{
+
+	return cv_timedwait(cv, mtx, MAX(1, mstohz(ms)));
+}
+
+/*
+ * rust_uptime_ms()
+ *
+ *	Milliseconds since boot, from the uptime clock.  Any context;
+ *	never sleeps.
+ */
+uint64_t
+rust_uptime_ms(void)
+{
+	struct timeval tv;
+
+	getmicrouptime(&tv);
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 /*

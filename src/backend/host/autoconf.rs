@@ -48,6 +48,9 @@ pub struct HostCfdriver {
     name: CString,
     /// `cd_devs[]` (alldevs_lock).
     devs: Box<[AtomicPtr<HostDevice>]>,
+    /// Poison: [`config_cfdriver_detach`] removed it and its module may
+    /// have been unloaded.
+    freed: AtomicBool,
 }
 
 /// A host `struct device`.
@@ -84,6 +87,10 @@ pub struct HostAutoconf {
     /// `alldevs_lock`.
     pub alldevs_lock: HostMutex,
     drivers: Mutex<Vec<usize>>,
+    /// The kernel config lock (`kernconfig_lock`): the mutex and its
+    /// recursion depth (owner's only).
+    kernconfig: HostMutex,
+    kernconfig_depth: Mutex<u32>,
 }
 
 impl HostAutoconf {
@@ -93,8 +100,59 @@ impl HostAutoconf {
             config_misc_cv: HostCondvar::new(),
             alldevs_lock: HostMutex::new(),
             drivers: Mutex::new(Vec::new()),
+            kernconfig: HostMutex::new(),
+            kernconfig_depth: Mutex::new(0),
         }
     }
+}
+
+/// `kernconfig_lock()`: recursive.  Thread context; may sleep.
+pub fn kernconfig_lock() {
+    with_ac(|a| {
+        if a.kernconfig.owned() {
+            *lock(&a.kernconfig_depth) += 1;
+        } else {
+            a.kernconfig.enter();
+        }
+    })
+}
+
+/// `kernconfig_unlock()`.
+pub fn kernconfig_unlock() {
+    with_ac(|a| {
+        let mut d = lock(&a.kernconfig_depth);
+        if *d > 0 {
+            *d -= 1;
+        } else {
+            drop(d);
+            a.kernconfig.exit();
+        }
+    })
+}
+
+/// `config_cfdriver_detach(cd)` as module unload runs it (with the kernel
+/// config lock held): `EBUSY` if the driver has devices, else remove it
+/// from the list of drivers; the module may then free it, which the host
+/// models by poisoning it (every later use panics "use after free").
+pub fn config_cfdriver_detach(cd: NonNull<cfdriver>) -> c_int {
+    kernconfig_lock();
+    // SAFETY: cd came from cfdriver_attach (leaked, never deallocated).
+    let hc = unsafe { cd.cast::<HostCfdriver>().as_ref() };
+    let busy = with_ac(|a| {
+        a.alldevs_lock.enter();
+        let busy = hc.devs.iter().any(|d| !d.load(Ordering::SeqCst).is_null());
+        a.alldevs_lock.exit();
+        busy
+    });
+    let rc = if busy {
+        EBUSY
+    } else {
+        with_ac(|a| lock(&a.drivers).retain(|&p| p != hc as *const HostCfdriver as usize));
+        hc.freed.store(true, Ordering::SeqCst);
+        0
+    };
+    kernconfig_unlock();
+    rc
 }
 
 fn with_ac<R>(f: impl FnOnce(&HostAutoconf) -> R) -> R {
@@ -151,19 +209,24 @@ pub fn cfdriver_attach(name: &str) -> NonNull<cfdriver> {
         devs: (0..NDEVS)
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect(),
+        freed: AtomicBool::new(false),
     }));
     with_ac(|a| lock(&a.drivers).push(cd as *const HostCfdriver as usize));
     NonNull::from(cd).cast()
 }
 
 pub(super) fn cfdriver_lookup(name: &CStr) -> Option<NonNull<cfdriver>> {
-    with_ac(|a| {
+    let cd = with_ac(|a| {
         lock(&a.drivers)
             .iter()
-            // SAFETY: registered drivers are leaked, never freed.
+            // SAFETY: registered drivers are leaked, never deallocated.
             .find(|&&p| unsafe { &*(p as *const HostCfdriver) }.name.as_c_str() == name)
             .and_then(|&p| NonNull::new(p as *mut cfdriver))
-    })
+    });
+    // The kernel's lookup returns a pointer that nothing holds: the caller
+    // may be preempted here while a module unload removes the driver.
+    preempt_point();
+    cd
 }
 
 /// `cd->cd_devs[unit]` (alldevs_lock held).
@@ -173,6 +236,12 @@ pub(super) fn cfdriver_lookup(name: &CStr) -> Option<NonNull<cfdriver>> {
 pub(super) unsafe fn cfdriver_unit(cd: NonNull<cfdriver>, unit: c_int) -> Option<NonNull<device>> {
     // SAFETY: caller's contract: a leaked HostCfdriver.
     let cd = unsafe { cd.cast::<HostCfdriver>().as_ref() };
+    if cd.freed.load(Ordering::SeqCst) {
+        super::host_panic(format_args!(
+            "use after free: cfdriver {} was detached",
+            cd.name.to_string_lossy()
+        ));
+    }
     let u = usize::try_from(unit).ok()?;
     let dv = cd.devs.get(u)?.load(Ordering::SeqCst);
     NonNull::new(dv.cast())
@@ -359,7 +428,10 @@ pub unsafe fn config_detach_release(dv: NonNull<device>, flags: c_int) -> c_int 
     config_detach_commit(dv);
     let il = <Host as AutoconfKernel>::config_misc_interlock();
     il.enter();
-    localcount::drain::<Host>(&d.lc, il);
+    let name =
+        CString::new(format!("config_detach: {}", d.xname.to_string_lossy())).expect("device name");
+    // SAFETY: name is a C string that outlives the call.
+    unsafe { localcount::drain_named::<Host>(&d.lc, il, name.as_ptr()) };
     il.exit();
     // As NetBSD: leave the detach lock first, then unlink.  In between,
     // lookups find a committed device and must fail without waiting.

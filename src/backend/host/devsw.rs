@@ -13,9 +13,10 @@ use core::ffi::c_int;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
+use super::sync::{lock, Mutex};
 use super::{with_ctx, HostCondvar, HostMutex};
 use crate::devsw::{bdevsw, cdevsw, dev_t, Devsw, MAXDEVSW};
-use crate::kernel::{cfdriver, DevswKernel, DevswTables, Kernel};
+use crate::kernel::{cfdriver, DevswKernel, DevswRefs, DevswTables, Kernel};
 use crate::localcount::{self, LocalCount};
 
 /// `EINVAL`.
@@ -41,7 +42,7 @@ pub enum ModSource {
 }
 
 /// One kind of devsw table (`Xdevsw`, `Xdevsw0`, `max_Xdevsws`,
-/// `sys_Xdevsws`).
+/// `sys_Xdevsws`) and its per-major counts (`Xdevswref`).
 pub struct Table<D> {
     /// config(1)'s static `Xdevsw0`.
     static_tab: Box<[AtomicPtr<D>]>,
@@ -53,6 +54,11 @@ pub struct Table<D> {
     max: AtomicI32,
     /// `sys_Xdevsws`.
     sys: i32,
+    /// The `MAXDEVSW` `struct devswref` that `Xdevswref` points to once
+    /// the first devsw of this kind is attached.
+    refs_arr: Box<[AtomicPtr<LocalCount>]>,
+    /// `Xdevswref`.
+    refs: DevswRefs,
 }
 
 impl<D> Table<D> {
@@ -69,6 +75,10 @@ impl<D> Table<D> {
             table,
             max: AtomicI32::new(sys as i32),
             sys: sys as i32,
+            refs_arr: (0..MAXDEVSW)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
+            refs: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -77,6 +87,7 @@ impl<D> Table<D> {
             table: NonNull::from(&self.table),
             max: NonNull::from(&self.max),
             sys: self.sys,
+            refs: NonNull::from(&self.refs),
         }
     }
 
@@ -88,6 +99,34 @@ impl<D> Table<D> {
             &self.static_tab[i]
         }
     }
+
+    /// `Xdevswref[i].dr_lc` (device_lock held).
+    fn dr_lc(&self, i: usize) -> *mut LocalCount {
+        if self.refs.load(Ordering::Relaxed).is_null() {
+            ptr::null_mut()
+        } else {
+            self.refs_arr[i].load(Ordering::Relaxed)
+        }
+    }
+
+    /// Whether `d` is published at some major (device_lock held).
+    fn attached(&self, d: &D) -> bool {
+        (0..self.max.load(Ordering::Relaxed) as usize)
+            .any(|i| ptr::eq(self.entry(i).load(Ordering::Relaxed), d))
+    }
+
+    /// The lowest major `d` is published at (device_lock held).
+    fn major_of(&self, d: &D) -> Option<usize> {
+        (0..self.max.load(Ordering::Relaxed) as usize)
+            .find(|&i| ptr::eq(self.entry(i).load(Ordering::Relaxed), d))
+    }
+
+    /// The major `d` is attached at, if any (device_lock is taken).
+    pub fn majors(&self, d: &D) -> Vec<usize> {
+        (0..self.max.load(Ordering::Acquire) as usize)
+            .filter(|&i| ptr::eq(self.entry(i).load(Ordering::Acquire), d))
+            .collect()
+    }
 }
 
 /// The host kernel's devsw state.
@@ -98,6 +137,8 @@ pub struct HostDevsw {
     pub device_lock: HostMutex,
     /// `devsw_cv`.
     pub devsw_cv: HostCondvar,
+    /// `devsw_drains`: the devsws whose `d_localcount` a detach drains.
+    drains: Mutex<Vec<usize>>,
 }
 
 /// Number of static (built-in) majors of each kind on a host machine.
@@ -110,6 +151,7 @@ impl HostDevsw {
             c: Table::new(SYS_DEVSWS),
             device_lock: HostMutex::new(),
             devsw_cv: HostCondvar::new(),
+            drains: Mutex::new(Vec::new()),
         }
     }
 }
@@ -182,44 +224,126 @@ fn refuse(b: Option<&bdevsw>, c: &cdevsw) -> bool {
         && (c.d_localcount.is_null() || b.is_some_and(|b| b.d_localcount.is_null()))
 }
 
-/// `bdevsw_attach`/`cdevsw_attach` (device_lock held).
-fn attach_one<D: HostTable>(t: &Table<D>, d: &'static D, major: &mut i32) -> Result<(), c_int> {
-    if *major < 0 {
-        let max = t.max.load(Ordering::Relaxed);
-        let mut m = t.sys;
-        while m < max && !t.entry(m as usize).load(Ordering::Relaxed).is_null() {
-            m += 1;
+/// What `devsw_attach` allocates before it takes `device_lock`
+/// (`struct devsw_prep` of the patch): each major's count, and a candidate
+/// for each `d_localcount`.  Counts are never deallocated on the host:
+/// one that a detach finalized stays poisoned, so a late release panics.
+struct Prep {
+    blc: Option<NonNull<LocalCount>>,
+    clc: Option<NonNull<LocalCount>>,
+    bdlc: LocalCount,
+    cdlc: LocalCount,
+}
+
+fn new_count() -> NonNull<LocalCount> {
+    let lc = NonNull::from(Box::leak(Box::new(LocalCount::zeroed())));
+    // SAFETY: just allocated, ours.
+    localcount::init::<Host>(unsafe { lc.as_ref() });
+    lc
+}
+
+impl Prep {
+    /// `devsw_prepare`: thread context, device_lock not held; sleeps
+    /// (percpu_alloc may grow the arena with an xcall).
+    fn new(bdev: Option<&bdevsw>, cdev: &cdevsw) -> Prep {
+        let p = Prep {
+            blc: bdev.map(|_| new_count()),
+            clc: Some(new_count()),
+            bdlc: LocalCount::zeroed(),
+            cdlc: LocalCount::zeroed(),
+        };
+        if bdev.is_some_and(|b| !b.d_localcount.is_null()) {
+            localcount::init::<Host>(&p.bdlc);
         }
-        *major = m;
-    }
-    if *major as usize >= MAXDEVSW {
-        return Err(ENOMEM);
-    }
-    if *major >= t.max.load(Ordering::Relaxed) {
-        // The one-time fork of the table.
-        for (i, e) in t.static_tab.iter().enumerate() {
-            t.grown[i].store(e.load(Ordering::Relaxed), Ordering::Relaxed);
+        if !cdev.d_localcount.is_null() {
+            localcount::init::<Host>(&p.cdlc);
         }
-        t.table.store(t.grown.as_ptr() as *mut _, Ordering::Release);
-        t.max.store(MAXDEVSW as i32, Ordering::Release);
+        p
     }
-    let e = t.entry(*major as usize);
-    if !e.load(Ordering::Relaxed).is_null() {
-        return Err(EEXIST);
+
+    /// `devsw_unprepare`: discard what was not published.
+    fn discard(self) {
+        for lc in [self.blc, self.clc].into_iter().flatten() {
+            // SAFETY: ours, never published.
+            localcount::discard_unused::<Host>(unsafe { lc.as_ref() });
+        }
+        localcount::discard_unused::<Host>(&self.bdlc);
+        localcount::discard_unused::<Host>(&self.cdlc);
     }
-    let lc = d.localcount();
-    if !lc.is_null() {
-        // SAFETY: the devsw's own localcount, zero-filled or finalized by
-        // a previous detach; not published yet.
-        localcount::init::<Host>(unsafe { LocalCount::from_ptr(lc) });
+}
+
+/// `bdevsw_attach`/`cdevsw_attach` (device_lock held; may wait on
+/// `devsw_cv` for a detach of the major).
+fn attach_one<D: HostTable>(
+    h: &HostDevsw,
+    d: &'static D,
+    major: &mut i32,
+    lc: &mut Option<NonNull<LocalCount>>,
+    dlc: &LocalCount,
+) -> Result<(), c_int> {
+    let t = D::table(h);
+    loop {
+        if *major < 0 {
+            let max = t.max.load(Ordering::Relaxed);
+            let mut m = t.sys;
+            while m < max
+                && (!t.entry(m as usize).load(Ordering::Relaxed).is_null()
+                    || !t.dr_lc(m as usize).is_null())
+            {
+                m += 1;
+            }
+            *major = m;
+        }
+        if *major as usize >= MAXDEVSW {
+            return Err(ENOMEM);
+        }
+        if t.refs.load(Ordering::Relaxed).is_null() {
+            t.refs.store(
+                t.refs_arr.as_ptr() as *mut AtomicPtr<LocalCount>,
+                Ordering::Release,
+            );
+        }
+        if *major >= t.max.load(Ordering::Relaxed) {
+            // The one-time fork of the table.
+            for (i, e) in t.static_tab.iter().enumerate() {
+                t.grown[i].store(e.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            t.table.store(t.grown.as_ptr() as *mut _, Ordering::Release);
+            t.max.store(MAXDEVSW as i32, Ordering::Release);
+        }
+        let m = *major as usize;
+        if !t.entry(m).load(Ordering::Relaxed).is_null() {
+            return Err(EEXIST);
+        }
+        if !t.dr_lc(m).is_null() {
+            // A detach of this major is still draining it.
+            h.devsw_cv.wait(&h.device_lock);
+            continue;
+        }
+        let own = d.localcount();
+        if !own.is_null() && !t.attached(d) {
+            // SAFETY: the devsw's own localcount (static storage of the
+            // "module"), attached nowhere and not being drained.
+            localcount::install_unused::<Host>(unsafe { LocalCount::from_ptr(own) }, dlc);
+        }
+        let Some(c) = lc.take() else {
+            super::host_panic(format_args!("devsw_attach: no prepared count"))
+        };
+        t.refs_arr[m].store(c.as_ptr(), Ordering::Relaxed);
+        t.entry(m).store(d as *const D as *mut D, Ordering::Release);
+        return Ok(());
     }
-    e.store(d as *const D as *mut D, Ordering::Release);
-    Ok(())
+}
+
+fn draining(h: &HostDevsw, d: *const ()) -> bool {
+    lock(&h.drains).contains(&(d as usize))
 }
 
 /// `devsw_attach(name, bdev, &bmajor, cdev, &cmajor)` of the patched
 /// kernel: EINVAL for a module's devsw without `d_localcount`; otherwise
-/// initialize each `d_localcount` and publish the entries.
+/// prepare the counts (without device_lock), wait for a drain of either
+/// devsw, publish each major with its count (and, at a devsw's first
+/// major, its `d_localcount`).
 pub fn devsw_attach(
     bdev: Option<&'static bdevsw>,
     bmajor: &mut i32,
@@ -229,15 +353,21 @@ pub fn devsw_attach(
     if refuse(bdev, cdev) {
         return Err(EINVAL);
     }
-    with_devsw(|t| {
+    let mut prep = Prep::new(bdev, cdev);
+    let r = with_devsw(|t| {
         t.device_lock.enter();
+        while bdev.is_some_and(|b| draining(t, b as *const bdevsw as *const ()))
+            || draining(t, cdev as *const cdevsw as *const ())
+        {
+            t.devsw_cv.wait(&t.device_lock);
+        }
         let r = (|| {
             if let Some(b) = bdev {
-                attach_one(&t.b, b, bmajor)?;
+                attach_one(t, b, bmajor, &mut prep.blc, &prep.bdlc)?;
             }
-            if let Err(e) = attach_one(&t.c, cdev, cmajor) {
+            if let Err(e) = attach_one(t, cdev, cmajor, &mut prep.clc, &prep.cdlc) {
                 if let Some(b) = bdev {
-                    detach_locked(t, Some(b), None);
+                    detach_majors(t, Some((b, *bmajor as usize)), None);
                 }
                 return Err(e);
             }
@@ -245,75 +375,116 @@ pub fn devsw_attach(
         })();
         t.device_lock.exit();
         r
-    })
+    });
+    prep.discard();
+    r
 }
 
-fn unpublish<D: HostTable>(t: &Table<D>, d: &D) {
-    let max = t.max.load(Ordering::Relaxed);
-    for i in 0..max as usize {
-        let e = t.entry(i);
-        if ptr::eq(e.load(Ordering::Relaxed), d) {
-            e.store(ptr::null_mut(), Ordering::Relaxed);
-            return;
+/// Unpublish `d` at `m`; its count, and whether this detach drains the
+/// devsw's own `d_localcount` (it is attached nowhere else and nobody
+/// drains it yet: then it goes on `devsw_drains`).
+fn unpublish<D: HostTable>(h: &HostDevsw, d: &D, m: usize) -> (*mut LocalCount, bool) {
+    let t = D::table(h);
+    if !ptr::eq(t.entry(m).load(Ordering::Relaxed), d) {
+        super::host_panic(format_args!(
+            "devsw_detach: {} not attached at {m}",
+            D::NAME
+        ))
+    }
+    t.entry(m).store(ptr::null_mut(), Ordering::Relaxed);
+    let key = d as *const D as usize;
+    let last = !d.localcount().is_null() && !t.attached(d) && !lock(&h.drains).contains(&key);
+    if last {
+        lock(&h.drains).push(key);
+    }
+    (t.dr_lc(m), last)
+}
+
+fn drain_named(lc: *mut LocalCount, name: &str) {
+    let name = std::ffi::CString::new(name).expect("drain name");
+    // SAFETY: an initialized count, unpublished and waited out; name is a
+    // C string that outlives the call.
+    unsafe {
+        localcount::drain_named::<Host>(
+            LocalCount::from_ptr(lc),
+            <Host as DevswKernel>::devsw_interlock(),
+            name.as_ptr(),
+        );
+        localcount::fini::<Host>(LocalCount::from_ptr(lc));
+    }
+}
+
+/// `devsw_detach_majors` of the patch: unpublish, `xc_barrier(0)` without
+/// device_lock, drain each major's count, then, for a devsw detached from
+/// its last major, its `d_localcount`.  device_lock held on entry and
+/// return; dropped in between.
+fn detach_majors(h: &HostDevsw, b: Option<(&bdevsw, usize)>, c: Option<(&cdevsw, usize)>) {
+    let bs = b.map(|(d, m)| (d, m, unpublish(h, d, m)));
+    let cs = c.map(|(d, m)| (d, m, unpublish(h, d, m)));
+    if bs.is_none() && cs.is_none() {
+        return;
+    }
+    h.device_lock.exit();
+    xc_barrier();
+    h.device_lock.enter();
+    if let Some((_, m, (lc, _))) = bs {
+        if !lc.is_null() {
+            drain_named(lc, &format!("devsw_detach: bdevsw major {m}"));
+            h.b.refs_arr[m].store(ptr::null_mut(), Ordering::Relaxed);
         }
     }
-    super::host_panic(format_args!("devsw_detach: {} not attached", D::NAME))
+    if let Some((_, m, (lc, _))) = cs {
+        if !lc.is_null() {
+            drain_named(lc, &format!("devsw_detach: cdevsw major {m}"));
+            h.c.refs_arr[m].store(ptr::null_mut(), Ordering::Relaxed);
+        }
+    }
+    if let Some((d, _, (_, true))) = bs {
+        drain_named(
+            d.localcount(),
+            &format!("devsw_detach: bdevsw {d:p} d_localcount"),
+        );
+        lock(&h.drains).retain(|&x| x != d as *const bdevsw as usize);
+    }
+    if let Some((d, _, (_, true))) = cs {
+        drain_named(
+            d.localcount(),
+            &format!("devsw_detach: cdevsw {d:p} d_localcount"),
+        );
+        lock(&h.drains).retain(|&x| x != d as *const cdevsw as usize);
+    }
+    h.devsw_cv.broadcast();
 }
 
-fn drain_fini<D: Devsw>(d: &D) {
-    let lc = d.localcount();
-    if lc.is_null() {
-        return;
-    }
-    // SAFETY: initialized by attach, unpublished and waited out.
-    let lc = unsafe { LocalCount::from_ptr(lc) };
-    localcount::drain::<Host>(lc, <Host as DevswKernel>::devsw_interlock());
-    localcount::fini::<Host>(lc);
-}
-
-/// `devsw_detach_locked` of the patched kernel: unpublish, then -- with
-/// device_lock dropped, so that the barrier cannot wait for a drain xcall
-/// that needs device_lock -- `xc_barrier(0)`, then drain and finalize each
-/// `d_localcount` with `(devsw_cv, device_lock)`.
-fn detach_locked(t: &HostDevsw, bdev: Option<&bdevsw>, cdev: Option<&cdevsw>) {
-    if let Some(b) = bdev {
-        unpublish(&t.b, b);
-    }
-    if let Some(c) = cdev {
-        unpublish(&t.c, c);
-    }
-    if bdev.is_none() && cdev.is_none() {
-        return;
-    }
-    t.device_lock.exit();
-    xc_barrier();
-    t.device_lock.enter();
-    if let Some(b) = bdev {
-        drain_fini(b);
-    }
-    if let Some(c) = cdev {
-        drain_fini(c);
-    }
-}
-
-/// `devsw_detach(bdev, cdev)` of the patched kernel.  Thread context;
-/// sleeps until every reference taken with `*devsw_lookup_acquire` is
-/// released.
+/// `devsw_detach(bdev, cdev)` of the patched kernel: detach each from the
+/// lowest major it is attached at.  Thread context; sleeps until every
+/// reference taken through those majors is released (and, at a devsw's
+/// last major, every reference to it).
 pub fn devsw_detach(bdev: Option<&bdevsw>, cdev: Option<&cdevsw>) {
     with_devsw(|t| {
         t.device_lock.enter();
-        detach_locked(t, bdev, cdev);
+        let find = |name: &str, m: Option<usize>| {
+            m.unwrap_or_else(|| {
+                super::host_panic(format_args!("devsw_detach: {name} not attached"))
+            })
+        };
+        let b = bdev.map(|d| (d, find("bdevsw", t.b.major_of(d))));
+        let c = cdev.map(|d| (d, find("cdevsw", t.c.major_of(d))));
+        detach_majors(t, b, c);
         t.device_lock.exit();
     })
 }
 
-unsafe extern "C" fn xc_nop(_: *mut core::ffi::c_void, _: *mut core::ffi::c_void) {}
+/// The majors a cdevsw is attached at now.
+pub fn cdevsw_majors(d: &cdevsw) -> Vec<usize> {
+    with_devsw(|t| t.c.majors(d))
+}
 
 /// `xc_barrier(0)`: a low-priority broadcast of nothing, which cannot run
 /// on a CPU until every pserialize read section there has ended.
 pub fn xc_barrier() {
     // SAFETY: xc_nop ignores its (null) arguments.
-    unsafe { Host::xc_broadcast_wait(xc_nop, ptr::null_mut(), ptr::null_mut()) }
+    unsafe { Host::xc_broadcast_wait(super::xc_nop, ptr::null_mut(), ptr::null_mut()) }
 }
 
 /// `cdev_open(dev, ...)` of the patched kernel: look the cdevsw up with a
@@ -324,8 +495,9 @@ pub fn cdev_open(
     unit: impl FnOnce(&cdevsw) -> Option<(NonNull<cfdriver>, c_int)>,
     open: impl FnOnce(&cdevsw) -> c_int,
 ) -> c_int {
+    let mut lc = ptr::null_mut();
     // SAFETY: the exported C functions, called as the kernel does.
-    let d = unsafe { crate::ffi::exports::cdevsw_lookup_acquire(dev) };
+    let d = unsafe { crate::ffi::exports::cdevsw_lookup_acquire_major(dev, &mut lc) };
     if d.is_null() {
         return ENXIO;
     }
@@ -347,6 +519,6 @@ pub fn cdev_open(
         }
     };
     // SAFETY: the reference taken above.
-    unsafe { crate::ffi::exports::cdevsw_release(d) };
+    unsafe { crate::ffi::exports::cdevsw_release_major(d, lc) };
     rv
 }

@@ -77,7 +77,20 @@ pub struct Machine {
     devsw: devsw::HostDevsw,
     /// Drivers, devices and autoconf's locks ([`autoconf`]).
     autoconf: autoconf::HostAutoconf,
+    /// When the machine booted (`uptime_ms`).
+    boot: std::time::Instant,
+    /// Lines the machine printed on its console (drain reports).
+    console: sync::Mutex<Vec<String>>,
+    /// The percpu(9) offset arena: slots in use, slots imported.
+    percpu_arena: sync::Mutex<(usize, usize)>,
 }
+
+/// A cross-call that does nothing (`xc_barrier`, percpu growth).
+pub(crate) unsafe extern "C" fn xc_nop(_: *mut c_void, _: *mut c_void) {}
+
+/// Slots of one percpu(9) arena import: `PERCPU_IMPORT_SIZE` (2048) bytes
+/// of `int64_t`.
+pub const PERCPU_IMPORT_SLOTS: usize = 2048 / 8;
 
 /// Counters of what the simulation did (for test reports).
 #[derive(Default, Debug)]
@@ -92,6 +105,8 @@ pub struct Stats {
     pub sleeps: AtomicU64,
     /// percpu(9) allocations of this machine not freed yet.
     pub percpu_live: std::sync::atomic::AtomicI64,
+    /// Times the percpu(9) arena grew (each with a low-priority xcall).
+    pub percpu_grows: AtomicU64,
 }
 
 /// Per-thread state: which LWP this thread is and where it runs.
@@ -150,7 +165,22 @@ impl Machine {
             stats: Stats::default(),
             devsw: devsw::HostDevsw::new(),
             autoconf: autoconf::HostAutoconf::new(),
+            boot: std::time::Instant::now(),
+            console: sync::Mutex::new(Vec::new()),
+            percpu_arena: sync::Mutex::new((0, 0)),
         })
+    }
+
+    /// The lines printed on this machine's console so far.
+    pub fn console(&self) -> Vec<String> {
+        sync::lock(&self.console).clone()
+    }
+
+    /// Use up the percpu(9) arena's free space, so that the next
+    /// `percpu_alloc` grows it (with an xcall, as `percpu_cpu_enlarge`).
+    pub fn percpu_exhaust(&self) {
+        let mut a = sync::lock(&self.percpu_arena);
+        a.1 = a.0;
     }
 
     /// Number of CPUs.
@@ -451,9 +481,15 @@ pub fn sleep_for<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// A host percpu(9) allocation: one `int64_t` counter per CPU.
+///
+/// Never deallocated: `percpu_free` poisons it, and a later
+/// `percpu_getref` panics ("use after free") instead of being undefined
+/// behaviour, so that a release that touches a localcount after its drain
+/// returned and `fini` ran is caught.
 struct HostPercpu {
     size: usize,
     slots: Box<[AtomicI64]>,
+    freed: std::sync::atomic::AtomicBool,
 }
 
 struct SendPtr(*mut c_void, *mut c_void);
@@ -471,10 +507,33 @@ unsafe impl Kernel for Host {
 
     fn percpu_alloc(size: usize) -> NonNull<percpu> {
         assert_eq!(size, 8, "host percpu: only int64_t counters are simulated");
+        // ASSERT_SLEEPABLE, and the arena: percpu_backend_alloc imports
+        // PERCPU_IMPORT_SIZE more and percpu_cpu_enlarge grows every CPU's
+        // storage with a low-priority xcall, which it waits for.
+        let grow = with_ctx(|c| {
+            if c.intr || c.nopreempt > 0 || c.psz > 0 || c.spl > 0 {
+                host_panic(format_args!("percpu_alloc: not sleepable"));
+            }
+            let mut a = sync::lock(&c.m.percpu_arena);
+            let grow = a.0 == a.1;
+            if grow {
+                a.1 += PERCPU_IMPORT_SLOTS;
+            }
+            a.0 += 1;
+            grow
+        });
+        if grow {
+            with_ctx(|c| c.m.stats.percpu_grows.fetch_add(1, Ordering::Relaxed));
+            // SAFETY: xc_nop ignores its (null) arguments.
+            unsafe {
+                Self::xc_broadcast_wait(xc_nop, core::ptr::null_mut(), core::ptr::null_mut())
+            };
+        }
         let n = with_ctx(|c| c.m.ncpu());
         let pc = Box::new(HostPercpu {
             size,
             slots: (0..n).map(|_| AtomicI64::new(0)).collect(),
+            freed: std::sync::atomic::AtomicBool::new(false),
         });
         LIVE_PERCPU.fetch_add(1, Ordering::SeqCst);
         with_ctx(|c| c.m.stats.percpu_live.fetch_add(1, Ordering::SeqCst));
@@ -482,9 +541,14 @@ unsafe impl Kernel for Host {
     }
 
     unsafe fn percpu_free(pc: NonNull<percpu>, size: usize) {
-        // SAFETY: caller's contract: `pc` came from percpu_alloc.
-        let b = unsafe { Box::from_raw(pc.cast::<HostPercpu>().as_ptr()) };
+        // SAFETY: caller's contract: `pc` came from percpu_alloc (and host
+        // allocations are never deallocated).
+        let b = unsafe { pc.cast::<HostPercpu>().as_ref() };
         assert_eq!(b.size, size, "percpu_free: size mismatch");
+        if b.freed.swap(true, Ordering::SeqCst) {
+            host_panic(format_args!("percpu_free: {:p} freed twice", pc.as_ptr()));
+        }
+        with_ctx(|c| sync::lock(&c.m.percpu_arena).0 -= 1);
         LIVE_PERCPU.fetch_sub(1, Ordering::SeqCst);
         with_ctx(|c| c.m.stats.percpu_live.fetch_sub(1, Ordering::SeqCst));
     }
@@ -492,8 +556,15 @@ unsafe impl Kernel for Host {
     unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<AtomicI64> {
         Self::kpreempt_disable();
         let cpu = curcpu();
-        // SAFETY: caller's contract: `pc` is a live HostPercpu.
+        // SAFETY: caller's contract: `pc` is a HostPercpu (never
+        // deallocated).
         let p = unsafe { pc.cast::<HostPercpu>().as_ref() };
+        if p.freed.load(Ordering::SeqCst) {
+            host_panic(format_args!(
+                "percpu_getref: use after free of {:p}",
+                pc.as_ptr()
+            ));
+        }
         NonNull::from(&p.slots[cpu])
     }
 
@@ -595,6 +666,26 @@ unsafe impl Kernel for Host {
     unsafe fn cv_broadcast(cv: NonNull<kcondvar>) {
         // SAFETY: caller's contract: host condvar.
         unsafe { cv.cast::<HostCondvar>().as_ref() }.broadcast();
+    }
+    unsafe fn cv_timedwait_ms(cv: NonNull<kcondvar>, m: NonNull<kmutex>, ms: u32) -> bool {
+        // SAFETY: caller's contract: host objects.
+        let (cv, m) = unsafe {
+            (
+                cv.cast::<HostCondvar>().as_ref(),
+                m.cast::<HostMutex>().as_ref(),
+            )
+        };
+        cv.timedwait(m, std::time::Duration::from_millis(ms.into()))
+    }
+    fn uptime_ms() -> u64 {
+        with_ctx(|c| c.m.boot.elapsed().as_millis() as u64)
+    }
+    unsafe fn report_drain_wait(name: *const core::ffi::c_char, outstanding: i64, secs: u64) {
+        // SAFETY: caller's contract.
+        let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
+        let line = format!("{name}: {outstanding} references outstanding after {secs} s");
+        eprintln!("{line}");
+        with_ctx(|c| sync::lock(&c.m.console).push(line));
     }
 
     fn panic(msg: PanicMsg<'_>) -> ! {
@@ -705,6 +796,12 @@ unsafe impl AutoconfKernel for Host {
         // SAFETY: caller's contract (NUL-terminated).
         let name = unsafe { std::ffi::CStr::from_ptr(name) };
         autoconf::cfdriver_lookup(name)
+    }
+    fn kernconfig_lock() {
+        autoconf::kernconfig_lock()
+    }
+    fn kernconfig_unlock() {
+        autoconf::kernconfig_unlock()
     }
     unsafe fn config_detach_release(
         dv: NonNull<device>,

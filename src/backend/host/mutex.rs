@@ -131,6 +131,45 @@ impl HostCondvar {
         m.enter();
     }
 
+    /// `cv_timedwait(cv, m, ticks)`: as [`HostCondvar::wait`], but also
+    /// returns after `t`; true if it timed out.  (Under the model checker
+    /// it never times out: time is not part of the model.)
+    pub fn timedwait(&self, m: &HostMutex, t: std::time::Duration) -> bool {
+        if !m.owned() {
+            Host::panic(PanicMsg::Text("cv_timedwait: mutex not held"));
+        }
+        let g = lock(&self.generation);
+        let g0 = *g;
+        m.exit();
+        let timed_out = sleep(move || {
+            let mut g = g;
+            #[cfg(not(feature = "model-shuttle"))]
+            {
+                let deadline = std::time::Instant::now() + t;
+                while *g == g0 {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        return true;
+                    }
+                    g = match self.cv.wait_timeout(g, deadline - now) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    };
+                }
+            }
+            #[cfg(feature = "model-shuttle")]
+            {
+                let _ = t;
+                while *g == g0 {
+                    g = wait(&self.cv, g);
+                }
+            }
+            false
+        });
+        m.enter();
+        timed_out
+    }
+
     /// `cv_broadcast`.
     pub fn broadcast(&self) {
         *lock(&self.generation) += 1;
