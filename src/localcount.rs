@@ -414,12 +414,20 @@ pub fn drain<K: Kernel>(lc: &LocalCount, il: Interlock<K>) {
     drain_with::<K, Built>(lc, il)
 }
 
+/// How many "still waiting" lines drains have printed since boot
+/// ([`drain_named`]): for tests and debuggers (`print
+/// localcount_drain_reports` in ddb).  C declares it as `extern volatile
+/// uint32_t localcount_drain_reports;`.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static localcount_drain_reports: AtomicU32 = AtomicU32::new(0);
+
 /// When a drain that reports ([`drain_named`]) first says it is still
 /// waiting; later reports follow at twice the previous delay.
-pub const DRAIN_REPORT_FIRST_MS: u64 = 5000;
+pub const LOCALCOUNT_DRAIN_REPORT_MS: u64 = 5000;
 
 /// [`drain`] that is never silent: once it has waited
-/// [`DRAIN_REPORT_FIRST_MS`] it prints `NAME: N references outstanding
+/// [`LOCALCOUNT_DRAIN_REPORT_MS`] it prints `NAME: N references outstanding
 /// after S s`, and again each time the wait has doubled (10, 20, 40 s...),
 /// so that a stuck detach can be diagnosed from the console.
 ///
@@ -469,7 +477,7 @@ fn drain_impl<K: Kernel, V: Variant>(
     il.enter();
 
     let start = if name.is_some() { K::uptime_ms() } else { 0 };
-    let mut report_at = DRAIN_REPORT_FIRST_MS;
+    let mut report_at = LOCALCOUNT_DRAIN_REPORT_MS;
     loop {
         // SAFETY: we hold the interlock, which serializes every access to
         // `total` from releasers and xcalls.
@@ -493,6 +501,7 @@ fn drain_impl<K: Kernel, V: Variant>(
         if waited >= report_at {
             // SAFETY: drain_named's contract.
             unsafe { K::report_drain_wait(name, t, waited / 1000) };
+            localcount_drain_reports.fetch_add(1, Ordering::Relaxed);
             while report_at <= waited {
                 report_at = report_at.saturating_mul(2);
             }

@@ -36,6 +36,12 @@ struct percpu;
 #endif
 
 /*
+ * The number of "N references outstanding after S s" lines that
+ * localcount_drain_named has printed since boot (tests, ddb).
+ */
+extern volatile uint32_t localcount_drain_reports;
+
+/*
  * DEVSW_MODULE_INIT: put at the start of a modular driver's bdevsw or
  * cdevsw designated initializer.  When the driver is compiled as a module
  * it points d_localcount at a zero-filled file-scope struct localcount,
@@ -78,6 +84,31 @@ struct percpu;
  */
 #define CDEVSW_D_LOCALCOUNT_OFFSET 60
 #endif
+
+#if !defined(__i386__)
+/**
+ * The alignment of [`KernelSlot`] on this target, at most what percpu(9)
+ * guarantees a slot: offsets in a percpu allocation are multiples of
+ * `PERCPU_QUANTUM_SIZE` (`ALIGNBYTES + 1`: 8 on amd64, 16 on aarch64,
+ * only 4 on i386) from storage that `kmem_alloc` aligns at least as much.
+ * The kernel glue checks `LOCALCOUNT_SLOT_ALIGN <= ALIGNBYTES + 1` with a
+ * `CTASSERT`, so a port with smaller slots fails to build.
+ */
+#define LOCALCOUNT_SLOT_ALIGN 8
+#endif
+
+#if defined(__i386__)
+/**
+ * The alignment of [`KernelSlot`] on i386: 4, as percpu(9)'s there.
+ */
+#define LOCALCOUNT_SLOT_ALIGN 4
+#endif
+
+/**
+ * When a drain that reports ([`drain_named`]) first says it is still
+ * waiting; later reports follow at twice the previous delay.
+ */
+#define LOCALCOUNT_DRAIN_REPORT_MS 5000
 
 #if defined(LOCALCOUNT_DEBUG)
 /**
@@ -167,6 +198,20 @@ void localcount_init(struct localcount *lc);
  *	than acquired.
  */
 void localcount_drain(struct localcount *lc, struct kcondvar *cv, struct kmutex *interlock);
+
+/**
+ * localcount_drain_named(lc, cv, interlock, name)
+ *
+ *	localcount_drain, which is never silent: once it has waited 5 s
+ *	it prints "NAME: N references outstanding after S s" on the
+ *	console, and again whenever its wait has doubled (10, 20, 40 s,
+ *	...).  For devsw_detach and config_detach, so that a stuck
+ *	detach names the driver and what it waits for.
+ *
+ *	Context: thread; sleeps.  Returns with interlock held.  Panics
+ *	as localcount_drain.
+ */
+void localcount_drain_named(struct localcount *lc, struct kcondvar *cv, struct kmutex *interlock, const char *name);
 
 /**
  * localcount_fini(lc)
@@ -278,6 +323,85 @@ void bdevsw_release(const struct bdevsw *bdev);
  *	Context: thread or soft interrupt; device_lock not held.
  */
 void cdevsw_release(const struct cdevsw *cdev);
+
+/**
+ * bdevsw_lookup_acquire_major(dev, &lc)
+ *
+ *	Look up the block device switch of major(dev) and acquire a
+ *	reference to that major, as NetBSD-current's file-static
+ *	bdevsw_lookup_acquire(dev, &lc) does: for bdev_open, which
+ *	holds it across d_open.  Returns NULL if there is no bdevsw at
+ *	that major; else sets *lcp to the major's count (NULL for a
+ *	major of config(1)'s static tables, which is never drained), to
+ *	pass to bdevsw_release_major.  devsw_detach of that major waits
+ *	until the reference is released, whether or not the bdevsw has
+ *	d_localcount and however many majors it is attached at.
+ *
+ *	Context: any in which a pserialize(9) read section may be
+ *	entered.  Never sleeps.
+ */
+const struct bdevsw *bdevsw_lookup_acquire_major(dev_t dev, struct localcount **lcp);
+
+/**
+ * cdevsw_lookup_acquire_major(dev, &lc)
+ *
+ *	As bdevsw_lookup_acquire_major, for the character device switch
+ *	of major(dev): for cdev_open.
+ *
+ *	Context: any in which a pserialize(9) read section may be
+ *	entered.  Never sleeps.
+ */
+const struct cdevsw *cdevsw_lookup_acquire_major(dev_t dev, struct localcount **lcp);
+
+/**
+ * bdevsw_release_major(bdev, lc)
+ *
+ *	Release the reference that bdevsw_lookup_acquire_major took,
+ *	which returned bdev and set lc (NULL: nothing to release).  If
+ *	devsw_detach is waiting for it, it is woken.
+ *
+ *	Context: thread or soft interrupt: during a detach it takes
+ *	device_lock, which the caller must not hold.
+ */
+void bdevsw_release_major(const struct bdevsw *bdev, struct localcount *lc);
+
+/**
+ * cdevsw_release_major(cdev, lc)
+ *
+ *	Release the reference that cdevsw_lookup_acquire_major took.
+ *	See bdevsw_release_major.
+ *
+ *	Context: thread or soft interrupt; device_lock not held.
+ */
+void cdevsw_release_major(const struct cdevsw *cdev, struct localcount *lc);
+
+/**
+ * devsw_localcount_install(dst, src)
+ *
+ *	Make dst (a devsw's d_localcount, zero-filled or finalized) the
+ *	localcount that localcount_init made in src, which was never
+ *	used; src is left zero-filled and dst's lc_refcnt zero.  For
+ *	devsw_attach, which initialises the localcount before it takes
+ *	device_lock (percpu_alloc may send an xcall and wait) and
+ *	installs it under the lock when the devsw turns out to be
+ *	attached nowhere yet.
+ *
+ *	Context: any; never sleeps.  Panics (DIAGNOSTIC) if dst is in
+ *	use.
+ */
+void devsw_localcount_install(struct localcount *dst, struct localcount *src);
+
+/**
+ * devsw_localcount_discard(lc)
+ *
+ *	Free the per-CPU storage of a localcount that localcount_init
+ *	made and that nobody ever saw, without the drain that
+ *	localcount_fini requires; nothing for a zero-filled one (e.g.
+ *	one that devsw_localcount_install moved away).
+ *
+ *	Context: thread; may sleep (percpu_free).
+ */
+void devsw_localcount_discard(struct localcount *lc);
 
 /**
  * device_lookup_acquire(cd, unit)

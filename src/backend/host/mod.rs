@@ -90,7 +90,7 @@ pub(crate) unsafe extern "C" fn xc_nop(_: *mut c_void, _: *mut c_void) {}
 
 /// Slots of one percpu(9) arena import: `PERCPU_IMPORT_SIZE` (2048) bytes
 /// of `int64_t`.
-pub const PERCPU_IMPORT_SLOTS: usize = 2048 / 8;
+pub(crate) const PERCPU_IMPORT_SLOTS: usize = 2048 / 8;
 
 /// Counters of what the simulation did (for test reports).
 #[derive(Default, Debug)]
