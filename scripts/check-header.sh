@@ -66,6 +66,18 @@ _Static_assert(sizeof(struct localcount) == (sizeof(void *) == 8 ? 24 : 12),
 _Static_assert(_Alignof(struct localcount) == sizeof(void *),
     "alignof(struct localcount)");
 
+/*
+ * The library's per-CPU slot must fit what percpu(9) guarantees on this
+ * ABI (PERCPU_QUANTUM_SIZE, ALIGNBYTES + 1): sizeof(long) on amd64,
+ * sizeof(int) on i386 (the kernel glue CTASSERTs the same against the
+ * real ALIGNBYTES).
+ */
+#if defined(__i386__)
+_Static_assert(LOCALCOUNT_SLOT_ALIGN <= sizeof(int), "i386 percpu slot");
+#else
+_Static_assert(LOCALCOUNT_SLOT_ALIGN <= sizeof(long), "percpu slot");
+#endif
+
 void	test_use(struct localcount *, struct kcondvar *, struct kmutex *);
 int	test_seed_api(dev_t, struct cfdriver *);
 

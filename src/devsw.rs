@@ -1,32 +1,42 @@
-//! The devsw reference layer of the seed: `bdevsw_lookup_acquire`,
-//! `cdevsw_lookup_acquire`, `bdevsw_release`, `cdevsw_release`.
+//! The devsw reference layer: the seed's `bdevsw_lookup_acquire`,
+//! `cdevsw_lookup_acquire`, `bdevsw_release`, `cdevsw_release`, and the
+//! per-major `*_lookup_acquire_major`/`*_release_major` that `bdev_open`
+//! and `cdev_open` use.
 //!
-//! A device switch (`struct bdevsw`/`struct cdevsw`) that a module
-//! registers with `devsw_attach` carries its own reference count,
-//! `d_localcount` (set by `DEVSW_MODULE_INIT`).  Looking a devsw up by
-//! `dev_t` and taking a reference to it happen in one pserialize(9) read
-//! section, so that `devsw_detach` -- which unpublishes the entry, waits out
-//! every read section with `xc_barrier(0)` and then drains the localcount --
-//! cannot let the module go while anybody still uses its devsw:
+//! Two kinds of reference, both taken in one pserialize(9) read section
+//! with the lookup of the entry, so that `devsw_detach` -- which
+//! unpublishes the entry, waits out every read section with
+//! `xc_barrier(0)` and then drains -- cannot let a devsw go while anybody
+//! uses it:
 //!
-//! * **lookup-acquire** (any context that may enter a pserialize read
-//!   section; never sleeps): in a read section, range-check the major
-//!   against `sys_Xdevsws` (static table: no barrier needed) or
-//!   `max_Xdevsws` (load-acquire), load the table pointer and the entry with
-//!   acquire, and, if the devsw has a `d_localcount`, `localcount_acquire`
-//!   it before leaving the section.
-//! * **release**: nothing for a devsw without `d_localcount` (built-in
-//!   drivers, from config(1)'s static tables); otherwise
-//!   `localcount_release(d_localcount, &devsw_cv, &device_lock)`.
+//! * **per major** ([`lookup_acquire_major`]): every major attached at run
+//!   time has its own count (`Xdevswref[major]`, as NetBSD-current's
+//!   `devswref`), which `devsw_detach` of that major drains.  It protects
+//!   whatever a `d_open` running through that major uses, for any devsw:
+//!   a built-in driver's attached from a kthread, one devsw attached at
+//!   several majors (`dev/pud`).
+//! * **per devsw** ([`lookup_acquire`], the seed's public API): the
+//!   devsw's own `d_localcount` (`DEVSW_MODULE_INIT`), shared by all the
+//!   majors it is attached at, installed at its first attach and drained
+//!   at the detach from its last major: it keeps the devsw and its
+//!   module's code alive.  A devsw without `d_localcount` is returned
+//!   unreferenced (config(1)'s built-in drivers).
 //!
-//! Why it is correct: `devsw_attach` initializes `d_localcount` before it
+//! * **release** (thread or soft interrupt; `device_lock` not held):
+//!   `localcount_release(lc, &devsw_cv, &device_lock)`; nothing for no
+//!   count.
+//!
+//! Why it is correct: `devsw_attach` initializes both counts before it
 //! publishes the entry with a store-release, and our acquire load of the
-//! entry orders the read of `d_localcount` and the acquire after it.  A
-//! lookup that found the entry did so inside a read section that
-//! `devsw_detach`'s `xc_barrier(0)` waits for, so its `localcount_acquire`
-//! happens before the drain starts (localcount(9)'s rule: no acquire
-//! concurrent with the drain), and the drain then waits for its release.
-//! A lookup that starts after the unpublish finds NULL.
+//! entry orders our reads of them and the acquire after it.  A lookup that
+//! found the entry did so inside a read section that `devsw_detach`'s
+//! `xc_barrier(0)` waits for, so its acquire happens before the drain
+//! starts (localcount(9)'s rule: no acquire concurrent with the drain), and
+//! the drain then waits for its release; a lookup that starts after the
+//! unpublish finds NULL.  A major's count is cleared only after its drain,
+//! and `d_localcount` is drained only when the devsw is published at no
+//! major and every lookup through any of them has been waited out (the
+//! argument in full is at `devsw_detach_majors` in the patch).
 //!
 //! The C structures are mirrored only as far as needed: the offset of
 //! `d_localcount`.  The offsets are exported in the header

@@ -865,9 +865,6 @@ fn detach_that_waits_is_reported() {
         major(dev)
     );
     let console = m.console();
-    assert!(
-        console.contains(&want),
-        "no report {want:?} in {console:?}"
-    );
+    assert!(console.contains(&want), "no report {want:?} in {console:?}");
     assert_eq!(console.len(), 1, "one report before 10 s: {console:?}");
 }

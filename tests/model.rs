@@ -140,7 +140,7 @@ use std::cell::Cell;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -257,6 +257,17 @@ unsafe impl<const ATOMIC_ADD: bool, const MIGRATE: bool> Kernel for Model<ATOMIC
     unsafe fn cv_broadcast(cv: NonNull<kcondvar>) {
         // SAFETY: forwarded contract.
         unsafe { Host::cv_broadcast(cv) }
+    }
+    unsafe fn cv_timedwait_ms(cv: NonNull<kcondvar>, m: NonNull<kmutex>, ms: u32) -> bool {
+        // SAFETY: forwarded contract.
+        unsafe { Host::cv_timedwait_ms(cv, m, ms) }
+    }
+    fn uptime_ms() -> u64 {
+        Host::uptime_ms()
+    }
+    unsafe fn report_drain_wait(name: *const core::ffi::c_char, outstanding: i64, secs: u64) {
+        // SAFETY: forwarded contract.
+        unsafe { Host::report_drain_wait(name, outstanding, secs) }
     }
     fn panic(msg: PanicMsg<'_>) -> ! {
         Host::panic(msg)
@@ -462,6 +473,75 @@ fn interrupt_release_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
     });
 }
 
+/// Scenario E (issue 8, dev/pud): one cdevsw attached at two majors with
+/// the host kernel's devsw_attach/devsw_detach (the patch's protocol).  An
+/// LWP on CPU 1 opens through the second major (per-major reference, as
+/// cdev_open) and looks it up with the seed's API (the devsw's
+/// d_localcount) while LWP 0 detaches the first major, then the second.
+/// A reference holder must never see the major's state, or the devsw,
+/// torn down under it.
+fn devsw_two_majors_vs_lookups() {
+    use rust_localcount::backend::host::devsw::{devsw_attach, devsw_detach};
+    use rust_localcount::devsw::{cdevsw, makedev};
+    use rust_localcount::ffi::exports::{
+        cdevsw_lookup_acquire, cdevsw_lookup_acquire_major, cdevsw_release, cdevsw_release_major,
+    };
+    struct Sw {
+        sw: cdevsw,
+        /// Per-major driver state (pud's per-server state) and the devsw.
+        major_alive: [AtomicBool; 2],
+        devsw_alive: AtomicBool,
+    }
+    let t: &'static Sw = Box::leak(Box::new(Sw {
+        sw: cdevsw {
+            d_ops: [std::ptr::null(); 14],
+            d_flag: 0,
+            d_localcount: Box::leak(Box::new(LocalCount::zeroed())),
+        },
+        major_alive: [AtomicBool::new(true), AtomicBool::new(true)],
+        devsw_alive: AtomicBool::new(true),
+    }));
+    let m = machine();
+    m.lwp(0, || {
+        let (mut bm, mut ca, mut cb) = (-1, -1, -1);
+        devsw_attach(None, &mut bm, &t.sw, &mut ca).expect("first major");
+        devsw_attach(None, &mut bm, &t.sw, &mut cb).expect("second major");
+        assert!(ca < cb);
+        let db = makedev(cb, 0);
+        let user = m.spawn_lwp(1, move || {
+            let mut lc = std::ptr::null_mut();
+            // SAFETY: exported functions, called as cdev_open does.
+            let d = unsafe { cdevsw_lookup_acquire_major(db, &mut lc) };
+            if !d.is_null() {
+                host::preempt_point();
+                assert!(
+                    t.major_alive[1].load(Ordering::SeqCst),
+                    "major state torn down under a reference"
+                );
+                // SAFETY: the reference taken above.
+                unsafe { cdevsw_release_major(d, lc) };
+            }
+            // SAFETY: exported functions.
+            let d = unsafe { cdevsw_lookup_acquire(db) };
+            if !d.is_null() {
+                host::preempt_point();
+                assert!(
+                    t.devsw_alive.load(Ordering::SeqCst),
+                    "devsw torn down under a reference"
+                );
+                // SAFETY: the reference taken above.
+                unsafe { cdevsw_release(d) };
+            }
+        });
+        devsw_detach(None, Some(&t.sw));
+        t.major_alive[0].store(false, Ordering::SeqCst);
+        devsw_detach(None, Some(&t.sw));
+        t.major_alive[1].store(false, Ordering::SeqCst);
+        t.devsw_alive.store(false, Ordering::SeqCst);
+        user.join().expect("user");
+    });
+}
+
 /// How many iterations: `base * LC_MODEL_SCALE`.
 fn iters(base: usize) -> usize {
     let scale = std::env::var("LC_MODEL_SCALE")
@@ -617,6 +697,27 @@ macro_rules! broken {
             must_fail($name, Sched::Random(FIND_RANDOM_ITERS), $f, LOST);
         }
     };
+}
+
+/// Iterations of the (larger) devsw scenario.
+const DEVSW_ITERS: usize = 20_000;
+
+#[test]
+fn e_devsw_two_majors_random() {
+    must_pass(
+        "E devsw two majors",
+        Sched::Random(iters(DEVSW_ITERS)),
+        devsw_two_majors_vs_lookups,
+    );
+}
+
+#[test]
+fn e_devsw_two_majors_pct() {
+    must_pass(
+        "E devsw two majors",
+        Sched::Pct(iters(DEVSW_ITERS), PCT_DEPTH),
+        devsw_two_majors_vs_lookups,
+    );
 }
 
 correct!(

@@ -42,6 +42,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/condvar.h>
 #include <sys/cpu.h>
 #include <sys/errno.h>
+#include <sys/fcntl.h>
 #include <sys/kernel.h>
 #include <sys/kmem.h>
 #include <sys/localcount.h>
@@ -525,11 +526,12 @@ KTEST_CASE(devsw, module_devsw_from_thread,
  * devsw:attach_grows_percpu_during_drains
  */
 
-#define	KD_NPCPU	2048	/* at most this many fillers per round */
+#define	KD_ROUNDS	10
+#define	KD_PCPU_CHUNK	(2048 / sizeof(int64_t))	/* PERCPU_IMPORT_SIZE */
+#define	KD_NPCPU	(KD_ROUNDS * 3 * KD_PCPU_CHUNK)	/* fillers */
 #define	KD_NDRAIN	256	/* localcounts per drainer */
-#define	KD_ROUNDS	20
 
-static percpu_t *kd_pcpu[KD_NPCPU];
+static percpu_t **kd_pcpu;
 static u_int kd_npcpu;
 static percpu_t *kd_anchor;
 static volatile u_int kd_stop;
@@ -549,9 +551,12 @@ kd_pcpu_base(void)
 }
 
 /*
- * Use up the percpu(9) offset arena: allocate until an allocation grew
- * the area (it imported a new chunk), then the rest of that chunk, so
- * that the next percpu_alloc must grow it again (with an xcall).
+ * Use up the percpu(9) offset arena (it has no quantum cache): allocate
+ * until an allocation grew the area (it imported a new chunk of
+ * PERCPU_IMPORT_SIZE), then the rest of that chunk, so that the next
+ * percpu_alloc must grow it again, with an xcall.  The fillers stay
+ * allocated until the case ends, so that what a round frees leaves at
+ * most a chunk's worth for the next one to fill.
  */
 static bool
 kd_pcpu_exhaust(void)
@@ -564,7 +569,7 @@ kd_pcpu_exhaust(void)
 		if (kd_pcpu_base() != base)
 			break;
 	}
-	for (i = 1; i < 2048 / sizeof(int64_t) && kd_npcpu < KD_NPCPU; i++)
+	for (i = 1; i < KD_PCPU_CHUNK && kd_npcpu < KD_NPCPU; i++)
 		kd_pcpu[kd_npcpu++] = percpu_alloc(sizeof(int64_t));
 	return kd_npcpu < KD_NPCPU;
 }
@@ -603,6 +608,8 @@ ktest_drivers_attach_grows_percpu(struct ktest *kt)
 	int error;
 
 	lcs = kmem_zalloc(ndrainers * KD_NDRAIN * sizeof(*lcs), KM_SLEEP);
+	kd_pcpu = kmem_zalloc(KD_NPCPU * sizeof(*kd_pcpu), KM_SLEEP);
+	kd_npcpu = 0;
 	for (i = 0; i < ndrainers * KD_NDRAIN; i++)
 		localcount_init(&lcs[i]);
 	cv_init(&kd_drain_cv, "ktdrvdr");
@@ -627,14 +634,16 @@ ktest_drivers_attach_grows_percpu(struct ktest *kt)
 		if (kd_pcpu_base() != base)
 			grew++;
 		devsw_detach(NULL, &kd_pud_cdevsw);
-		kd_pcpu_release();
 	}
 	atomic_store_release(&kd_stop, 1);
 	ktest_tg_join(tg);
 	kd_pcpu_release();
+	kmem_free(kd_pcpu, KD_NPCPU * sizeof(*kd_pcpu));
 	ktest_so(kt, "%u attaches, %u grew the per-CPU area, %u drains ran",
 	    round, grew, kd_drains);
-	KTEST_CHECKF(kt, grew > 0, "no attach grew the per-CPU area");
+	/* Something else in the kernel may take a slot now and then. */
+	KTEST_CHECKF(kt, round == KD_ROUNDS && grew * 2 >= round,
+	    "only %u of %u attaches grew the per-CPU area", grew, round);
 
 	percpu_free(kd_anchor, sizeof(int64_t));
 	/* Drained ones are finalised; the drainers may have left some. */
