@@ -538,16 +538,15 @@ static volatile u_int kd_stop;
 static volatile u_int kd_drains;
 static kcondvar_t kd_drain_cv;
 
-/* This CPU's per-CPU area moves when percpu(9) grows it. */
+/*
+ * CPU 0's per-CPU area moves when percpu(9) grows it (one CPU, always
+ * the same, whichever this LWP runs on).
+ */
 static void *
 kd_pcpu_base(void)
 {
-	void *p;
 
-	kpreempt_disable();
-	p = percpu_getptr_remote(kd_anchor, curcpu());
-	kpreempt_enable();
-	return p;
+	return percpu_getptr_remote(kd_anchor, cpu_lookup(0));
 }
 
 /*
@@ -642,7 +641,7 @@ ktest_drivers_attach_grows_percpu(struct ktest *kt)
 	ktest_so(kt, "%u attaches, %u grew the per-CPU area, %u drains ran",
 	    round, grew, kd_drains);
 	/* Something else in the kernel may take a slot now and then. */
-	KTEST_CHECKF(kt, round == KD_ROUNDS && grew * 2 >= round,
+	KTEST_CHECKF(kt, round == KD_ROUNDS && grew * 4 >= round * 3,
 	    "only %u of %u attaches grew the per-CPU area", grew, round);
 
 	percpu_free(kd_anchor, sizeof(int64_t));
