@@ -274,12 +274,15 @@ uint32_t localcount_debug_refcnt(const struct localcount *lc);
  *	Look up the block device switch of major(dev) and acquire a
  *	reference to it, which the caller must drop with
  *	bdevsw_release.  Returns NULL if dev is NODEV or no bdevsw is
- *	attached at that major.  While the reference is held,
- *	devsw_detach of that bdevsw waits (it drains d_localcount), so
- *	a modular driver cannot be unloaded under the caller.
+ *	attached at that major.  The reference is on the bdevsw's
+ *	d_localcount, shared by every major it is attached at: while it
+ *	is held, the devsw_detach that detaches the bdevsw from its last
+ *	major waits (it drains d_localcount), so a modular driver cannot
+ *	be unloaded under the caller.  (A detach of one of several
+ *	majors waits for the references taken through that major with
+ *	bdevsw_lookup_acquire_major, as bdev_open takes them.)
  *
- *	A bdevsw without d_localcount (built-in drivers, which are in
- *	config(1)'s static tables and never detached) is returned
+ *	A bdevsw without d_localcount (built-in drivers) is returned
  *	without a reference: then this is bdevsw_lookup, and
  *	bdevsw_release does nothing.
  *
