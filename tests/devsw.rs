@@ -868,3 +868,67 @@ fn detach_that_waits_is_reported() {
     assert!(console.contains(&want), "no report {want:?} in {console:?}");
     assert_eq!(console.len(), 1, "one report before 10 s: {console:?}");
 }
+
+/// An attach that waited for a major's drain must, once woken, also wait
+/// for a drain of its own devsw's d_localcount that began meanwhile (it
+/// must not install a count into a localcount being drained).
+#[test]
+fn attach_woken_from_a_major_waits_for_its_devsw_drain() {
+    let m = Machine::new(4);
+    let u = TestCdevsw::new(true);
+    let t = TestCdevsw::new(true);
+    let (du, dt) = m.lwp(0, || (attach(u), attach(t)));
+    // An open through u's major M, and a public reference to t.
+    let (in_open, go, opener) = open_held(&m, 1, du);
+    in_open.recv().unwrap();
+    // SAFETY: exported function.
+    let held = m.lwp(3, || unsafe { cdevsw_lookup_acquire(dt) } as usize);
+    assert_ne!(held, 0);
+    let det_u = {
+        let m = Arc::clone(&m);
+        m.clone().spawn_lwp(0, move || detach(u))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    // t at u's major M, which is still being drained: waits.
+    let attacher = {
+        let m = Arc::clone(&m);
+        m.clone().spawn_lwp(2, move || {
+            let (mut bm, mut cm) = (-1, major(du));
+            devsw_attach(None, &mut bm, &t.sw, &mut cm).expect("attach at M");
+            cm
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    // t's last detach: its d_localcount drain waits for `held`.
+    let det_t = {
+        let m = Arc::clone(&m);
+        m.clone().spawn_lwp(3, move || devsw_detach(None, Some(&t.sw)))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    // M becomes free; the attacher wakes and must now wait for t's drain.
+    // (Everything that may block is under a deadline: a broken attach
+    // panics holding device_lock.)
+    go.send(()).unwrap();
+    within(LIMIT, &m, move || {
+        assert_eq!(opener.join().unwrap(), 0);
+        det_u.join().unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !attacher.is_finished(),
+        "attach installed d_localcount while it was being drained"
+    );
+    let m2 = Arc::clone(&m);
+    let cm = within(LIMIT, &m, move || {
+        // SAFETY: the reference taken above.
+        m2.lwp(1, || unsafe { cdevsw_release(held as *const cdevsw) });
+        det_t.join().unwrap();
+        attacher.join().unwrap()
+    });
+    assert_eq!(cm, major(du));
+    t.magic.store(ALIVE, Ordering::SeqCst);
+    m.lwp(0, || {
+        assert_eq!(cdev_open(makedev(cm, 0), |_| None, |_| 0), 0);
+        detach(t);
+    });
+}

@@ -315,8 +315,9 @@ fn attach_one<D: HostTable>(
         if !t.entry(m).load(Ordering::Relaxed).is_null() {
             return Err(EEXIST);
         }
-        if !t.dr_lc(m).is_null() {
-            // A detach of this major is still draining it.
+        if !t.dr_lc(m).is_null() || draining(h, d as *const D as *const ()) {
+            // A detach is still draining this major's count or the
+            // devsw's d_localcount: wait, then start over.
             h.devsw_cv.wait(&h.device_lock);
             continue;
         }
@@ -341,9 +342,9 @@ fn draining(h: &HostDevsw, d: *const ()) -> bool {
 
 /// `devsw_attach(name, bdev, &bmajor, cdev, &cmajor)` of the patched
 /// kernel: EINVAL for a module's devsw without `d_localcount`; otherwise
-/// prepare the counts (without device_lock), wait for a drain of either
-/// devsw, publish each major with its count (and, at a devsw's first
-/// major, its `d_localcount`).
+/// prepare the counts (without device_lock) and publish each major with
+/// its count (and, at a devsw's first major, its `d_localcount`), waiting
+/// while a detach drains that major or that devsw.
 pub fn devsw_attach(
     bdev: Option<&'static bdevsw>,
     bmajor: &mut i32,
@@ -356,11 +357,6 @@ pub fn devsw_attach(
     let mut prep = Prep::new(bdev, cdev);
     let r = with_devsw(|t| {
         t.device_lock.enter();
-        while bdev.is_some_and(|b| draining(t, b as *const bdevsw as *const ()))
-            || draining(t, cdev as *const cdevsw as *const ())
-        {
-            t.devsw_cv.wait(&t.device_lock);
-        }
         let r = (|| {
             if let Some(b) = bdev {
                 attach_one(t, b, bmajor, &mut prep.blc, &prep.bdlc)?;
