@@ -902,7 +902,8 @@ fn attach_woken_from_a_major_waits_for_its_devsw_drain() {
     // t's last detach: its d_localcount drain waits for `held`.
     let det_t = {
         let m = Arc::clone(&m);
-        m.clone().spawn_lwp(3, move || devsw_detach(None, Some(&t.sw)))
+        m.clone()
+            .spawn_lwp(3, move || devsw_detach(None, Some(&t.sw)))
     };
     std::thread::sleep(Duration::from_millis(50));
     // M becomes free; the attacher wakes and must now wait for t's drain.
