@@ -18,6 +18,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 step() { printf '\n=== %s\n' "$*"; }
+# Stages that did not run, with why: named again in the final line.
+skipped=()
 unset RUSTFLAGS
 
 step "1. cargo fmt --check, clippy, rustdoc"
@@ -36,7 +38,7 @@ cargo test --quiet --features host,lc-debug
 
 step "4. stress (release)"
 LC_STRESS_SCALE=${LC_STRESS_SCALE:-50} cargo test --quiet --release --features host \
-	--test stress -- --nocapture --test-threads=1 2>&1 | grep -oE 'stress ncpu=.*|test result.*|panicked.*|HANG.*'
+	--test stress -- --nocapture --test-threads=1 2>&1 | grep --line-buffered -oE 'stress ncpu=.*|test result.*|panicked.*|HANG.*'
 
 step "5. model checking (shuttle)"
 CARGO_TARGET_DIR=target/model cargo test --quiet --release --features model-shuttle \
@@ -55,19 +57,33 @@ python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
 step "8. DEVSW_MODULE_INIT script"
 rc=0
 scripts/test-devsw-module-init.sh || rc=$?
-case $rc in 0|77) ;; *) exit "$rc" ;; esac
+case $rc in
+0) ;;
+77) skipped+=("DEVSW_MODULE_INIT script (no NetBSD tree at ${NETBSDSRCDIR:-/usr/src})") ;;
+*) exit "$rc" ;;
+esac
 
 step "9. NetBSD kernel stage"
 if [[ -n ${KTEST_SKIP:-} ]]; then
 	echo "kernel stage: SKIPPED (KTEST_SKIP set)"
+	skipped+=("kernel stage (KTEST_SKIP set)")
 else
 	rc=0
 	test-kernel/ktest.sh || rc=$?
 	case $rc in
 	0) ;;
-	77) echo "kernel stage: SKIPPED: no NetBSD source tree at ${NETBSDSRCDIR:-/usr/src} (see README, 'The NetBSD side')" ;;
+	77)
+		why="no NetBSD source tree or host tools at ${NETBSDSRCDIR:-/usr/src}, ${TOOLDIR:-/usr/tools}"
+		echo "kernel stage: SKIPPED: $why (see README, 'The NetBSD side')"
+		skipped+=("kernel stage ($why)")
+		;;
 	*) exit "$rc" ;;
 	esac
 fi
 echo
-echo "all tests passed"
+if ((${#skipped[@]})); then
+	msg=$(printf '%s; ' "${skipped[@]}")
+	echo "all tests passed; skipped: ${msg%; }"
+else
+	echo "all tests passed; nothing skipped"
+fi

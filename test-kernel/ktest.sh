@@ -14,7 +14,8 @@
 #                         broken-release-no-preempt: the suite must fail
 #         rust-broken-devsw  rust built with the DELIBERATELY WRONG feature
 #                         broken-devsw-no-reference: the devsw cases must fail
-#   -o  results directory (default target/ktest/results)
+#   -o  results directory (default target/ktest/results); each run first
+#       removes the previous run's result files there
 #   -B  build only, do not boot
 # Environment:
 #   NETBSDSRCDIR  NetBSD-current source tree (default /usr/src); only its
@@ -65,6 +66,11 @@ $build_only || command -v qemu-system-x86_64 >/dev/null ||
 	die "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 log "NETBSDSRCDIR=$NETBSDSRCDIR TOOLDIR=$TOOLDIR work=$work"
 mkdir -p "$work" "$out"
+# Each run starts from an empty results directory: remove what an earlier
+# run wrote there (only those files), so that no old console log sits next
+# to the new summary.
+$build_only || rm -f "$out"/*.console "$out"/results.tps "$out"/junit.xml \
+	"$out"/summary.json
 
 # ---- 1. the patched tree: hard-linked copy + netbsd-patches/apply.sh ----
 stamp=$(cat "$top"/netbsd-patches/*.patch "$top"/netbsd-patches/apply.sh \

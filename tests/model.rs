@@ -577,9 +577,54 @@ fn headline(msg: &str) -> &str {
         .unwrap_or("?")
 }
 
+/// Standard error sent to /dev/null while it lives: a broken variant's run
+/// panics on purpose, and the default panic hook and shuttle would print
+/// the panic, a backtrace and the failing schedule or seed, exactly like a
+/// real failure.  `must_fail` prints one line instead, and the whole
+/// message when the failure is not the expected one.  (Rust's stderr is
+/// unbuffered, so nothing is lost across the switch; the model tests run
+/// with `--test-threads=1`.)
+struct StderrOff {
+    saved: core::ffi::c_int,
+}
+
+impl StderrOff {
+    fn new() -> Option<StderrOff> {
+        // SAFETY: plain file-descriptor calls on descriptors this process
+        // owns; every result is checked before it is used.
+        unsafe {
+            let saved = libc::dup(2);
+            if saved < 0 {
+                return None;
+            }
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+            if null < 0 || libc::dup2(null, 2) < 0 {
+                libc::close(saved);
+                if null >= 0 {
+                    libc::close(null);
+                }
+                return None;
+            }
+            libc::close(null);
+            Some(StderrOff { saved })
+        }
+    }
+}
+
+impl Drop for StderrOff {
+    fn drop(&mut self) {
+        // SAFETY: `saved` is the descriptor dup'ed in new(), still open.
+        unsafe {
+            libc::dup2(self.saved, 2);
+            libc::close(self.saved);
+        }
+    }
+}
+
 /// Run `f` under `sched`, counting executions; report a failure instead of
-/// propagating it.
-fn explore(name: &str, sched: Sched, f: fn()) -> Outcome {
+/// propagating it.  With `quiet` nothing is printed while it runs (see
+/// [`StderrOff`]): the caller prints the outcome.
+fn explore(name: &str, sched: Sched, f: fn(), quiet: bool) -> Outcome {
     let n = Arc::new(AtomicUsize::new(0));
     let n2 = Arc::clone(&n);
     let body = move || {
@@ -587,11 +632,22 @@ fn explore(name: &str, sched: Sched, f: fn()) -> Outcome {
         f()
     };
     LATE_RELEASES.with(|c| c.set(0));
+    let mut config = shuttle::Config::new();
+    config.silence_warnings = true;
+    if quiet {
+        config.failure_persistence = shuttle::FailurePersistence::None;
+    }
+    let off = if quiet { StderrOff::new() } else { None };
     let t0 = Instant::now();
     let r = catch_unwind(AssertUnwindSafe(|| match sched {
-        Sched::Random(i) => shuttle::check_random(body, i),
-        Sched::Pct(i, d) => shuttle::check_pct(body, i, d),
+        Sched::Random(i) => {
+            shuttle::Runner::new(shuttle::scheduler::RandomScheduler::new(i), config).run(body);
+        }
+        Sched::Pct(i, d) => {
+            shuttle::Runner::new(shuttle::scheduler::PctScheduler::new(d, i), config).run(body);
+        }
     }));
+    drop(off);
     let out = Outcome {
         executions: n.load(Ordering::Relaxed),
         failure: r.err().map(|e| {
@@ -601,22 +657,24 @@ fn explore(name: &str, sched: Sched, f: fn()) -> Outcome {
                 .unwrap_or_else(|| "<non-string panic>".into())
         }),
     };
-    println!(
-        "model {name} {sched:?}: {} executions in {:.2?} ({} releases during a drain): {}",
-        out.executions,
-        t0.elapsed(),
-        LATE_RELEASES.with(Cell::get),
-        match &out.failure {
-            None => "no failure".to_string(),
-            Some(msg) => format!("bug found: {}", headline(msg)),
-        }
-    );
+    if !quiet {
+        println!(
+            "model {name} {sched:?}: {} executions in {:.2?} ({} releases during a drain): {}",
+            out.executions,
+            t0.elapsed(),
+            LATE_RELEASES.with(Cell::get),
+            match &out.failure {
+                None => "no failure".to_string(),
+                Some(msg) => format!("bug found: {}", headline(msg)),
+            }
+        );
+    }
     out
 }
 
 /// `f` must pass every execution of `sched`.
 fn must_pass(name: &str, sched: Sched, f: fn()) {
-    let out = explore(name, sched, f);
+    let out = explore(name, sched, f, false);
     if let Some(msg) = out.failure {
         panic!(
             "{name}: the correct protocol failed after {} executions:\n{msg}",
@@ -627,7 +685,7 @@ fn must_pass(name: &str, sched: Sched, f: fn()) {
 
 /// `f` must fail under `sched` with a message containing one of `expect`.
 fn must_fail(name: &str, sched: Sched, f: fn(), expect: &[&str]) {
-    let out = explore(name, sched, f);
+    let out = explore(name, sched, f, true);
     let Some(msg) = out.failure else {
         panic!(
             "{name}: the broken variant was NOT found in {} executions",
@@ -640,8 +698,9 @@ fn must_fail(name: &str, sched: Sched, f: fn(), expect: &[&str]) {
         out.executions
     );
     println!(
-        "model {name} {sched:?}: broken variant found after {} executions",
-        out.executions
+        "model {name} {sched:?}: bug found after {} executions, as expected ({})",
+        out.executions,
+        headline(&msg)
     );
 }
 
