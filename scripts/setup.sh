@@ -2,8 +2,9 @@
 # setup.sh -- install what building and testing need on a Debian machine:
 #   Debian packages (clang-19 for the header checks and the NetBSD kernel,
 #   binutils for the aarch64 object, QEMU for the kernel tests), Debian's
-#   rust-src matching the stable toolchain (for -Zbuild-std=core), and
-#   cbindgen (header generation and drift check).  Idempotent.
+#   rust-src matching the stable toolchain (for -Zbuild-std=core).  The
+#   header generator, cbindgen, is a build dependency of the crate (locked
+#   by Cargo.lock), not a separate install.  Idempotent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -32,8 +33,4 @@ fi
 RUST_SRC_DEB_VERSION=${RUST_SRC_DEB_VERSION:-1.95.0+dfsg1-2~bpo13+1} \
 	"$here/install-rust-src.sh" stable
 
-if ! cbindgen --version 2>/dev/null | grep -q '0.29.4'; then
-	log "cargo install cbindgen 0.29.4 (a few minutes)"
-	cargo install --locked --quiet cbindgen@0.29.4
-fi
-log "ok: $(rustc --version); $(cbindgen --version); $(clang-19 --version | head -1)"
+log "ok: $(rustc --version); $(clang-19 --version | head -1)"
