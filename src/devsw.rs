@@ -142,14 +142,23 @@ pub const CDEVSW_D_LOCALCOUNT_OFFSET: usize = 120;
 #[cfg(not(target_pointer_width = "64"))]
 pub const CDEVSW_D_LOCALCOUNT_OFFSET: usize = 60;
 
-const _: () = {
-    use core::mem::{offset_of, size_of};
-    const W: usize = size_of::<usize>();
-    assert!(offset_of!(bdevsw, d_localcount) == BDEVSW_D_LOCALCOUNT_OFFSET);
-    assert!(offset_of!(cdevsw, d_localcount) == CDEVSW_D_LOCALCOUNT_OFFSET);
-    assert!(size_of::<bdevsw>() == BDEVSW_D_LOCALCOUNT_OFFSET + W);
-    assert!(size_of::<cdevsw>() == CDEVSW_D_LOCALCOUNT_OFFSET + W);
-};
+// The mirrors' layout: d_localcount where the header says, and last.
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(bdevsw, d_localcount),
+    BDEVSW_D_LOCALCOUNT_OFFSET
+);
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(cdevsw, d_localcount),
+    CDEVSW_D_LOCALCOUNT_OFFSET
+);
+static_assertions::const_assert_eq!(
+    core::mem::size_of::<bdevsw>(),
+    BDEVSW_D_LOCALCOUNT_OFFSET + core::mem::size_of::<usize>()
+);
+static_assertions::const_assert_eq!(
+    core::mem::size_of::<cdevsw>(),
+    CDEVSW_D_LOCALCOUNT_OFFSET + core::mem::size_of::<usize>()
+);
 
 /// A kind of device switch: [`bdevsw`] or [`cdevsw`].
 pub trait Devsw: Sized + 'static {

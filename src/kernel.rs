@@ -100,18 +100,15 @@ pub struct KernelSlot(core::sync::atomic::AtomicI64);
 #[repr(transparent)]
 pub struct KernelSlot(core::cell::UnsafeCell<i64>);
 
-const _: () = {
-    use core::mem::{align_of, size_of};
-    assert!(size_of::<KernelSlot>() == 8);
-    assert!(align_of::<KernelSlot>() == LOCALCOUNT_SLOT_ALIGN);
-    // What percpu(9) guarantees (ALIGNBYTES + 1) on the kernel targets.
-    #[cfg(target_arch = "x86_64")]
-    assert!(LOCALCOUNT_SLOT_ALIGN <= 8);
-    #[cfg(target_arch = "aarch64")]
-    assert!(LOCALCOUNT_SLOT_ALIGN <= 16);
-    #[cfg(target_arch = "x86")]
-    assert!(LOCALCOUNT_SLOT_ALIGN <= 4);
-};
+static_assertions::assert_eq_size!(KernelSlot, i64);
+static_assertions::const_assert_eq!(core::mem::align_of::<KernelSlot>(), LOCALCOUNT_SLOT_ALIGN);
+// What percpu(9) guarantees (ALIGNBYTES + 1) on the kernel targets.
+#[cfg(target_arch = "x86_64")]
+static_assertions::const_assert!(LOCALCOUNT_SLOT_ALIGN <= 8);
+#[cfg(target_arch = "aarch64")]
+static_assertions::const_assert!(LOCALCOUNT_SLOT_ALIGN <= 16);
+#[cfg(target_arch = "x86")]
+static_assertions::const_assert!(LOCALCOUNT_SLOT_ALIGN <= 4);
 
 #[cfg(target_arch = "x86")]
 impl PerCpuSlot for KernelSlot {

@@ -84,15 +84,18 @@ pub struct LocalCount {
     pub lc_refcnt: RefCnt,
 }
 
-const _: () = {
-    use core::mem::{align_of, offset_of, size_of};
-    const W: usize = size_of::<usize>();
-    assert!(size_of::<LocalCount>() == if W == 8 { 24 } else { 12 });
-    assert!(align_of::<LocalCount>() == W);
-    assert!(offset_of!(LocalCount, lc_totalp) == 0);
-    assert!(offset_of!(LocalCount, lc_percpu) == W);
-    assert!(offset_of!(LocalCount, lc_refcnt) == 2 * W);
-};
+// The ABI: three words (24/8 on LP64, 12/4 on ILP32), in this order.
+static_assertions::assert_eq_size!(LocalCount, [usize; 3]);
+static_assertions::assert_eq_align!(LocalCount, usize);
+static_assertions::const_assert_eq!(core::mem::offset_of!(LocalCount, lc_totalp), 0);
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(LocalCount, lc_percpu),
+    core::mem::size_of::<usize>()
+);
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(LocalCount, lc_refcnt),
+    2 * core::mem::size_of::<usize>()
+);
 
 // SAFETY: every field is an atomic; the protocol (not the type system)
 // decides who may touch what, as in C.
