@@ -497,12 +497,12 @@ fn open_held(
 }
 
 /// Run `detach` on an LWP and check that it is still waiting after
-/// 200 ms, then release `go` and check that it returns.
+/// 200 ms, then release every opener (`open_held`'s go and handle) and
+/// check that it returns.
 fn detach_must_wait(
     m: &Arc<Machine>,
     what: &str,
-    go: mpsc::Sender<()>,
-    opener: std::thread::JoinHandle<i32>,
+    openers: Vec<(mpsc::Sender<()>, std::thread::JoinHandle<i32>)>,
     detach: impl FnOnce() + Send + 'static,
 ) {
     let done = Arc::new(AtomicBool::new(false));
@@ -514,10 +514,15 @@ fn detach_must_wait(
     std::thread::sleep(Duration::from_millis(200));
     assert!(
         !done.load(Ordering::SeqCst),
-        "{what}: devsw_detach returned while d_open was running"
+        "{what}: devsw_detach returned with {} d_open running",
+        openers.len()
     );
-    go.send(()).unwrap();
-    assert_eq!(opener.join().unwrap(), 0);
+    for (go, _) in &openers {
+        go.send(()).unwrap();
+    }
+    for (_, h) in openers {
+        assert_eq!(h.join().unwrap(), 0);
+    }
     within(LIMIT, m, move || detacher.join().unwrap());
     assert!(done.load(Ordering::SeqCst));
 }
@@ -564,7 +569,7 @@ fn one_devsw_at_two_majors_as_pud() {
         })
     };
     probe();
-    detach_must_wait(&m, "pud, first major", go, opener, move || {
+    detach_must_wait(&m, "pud, first major", vec![(go, opener)], move || {
         devsw_detach(None, Some(&t.sw))
     });
     assert_eq!(
@@ -685,32 +690,14 @@ fn run_time_attached_devsws_wait_for_open() {
             None => attach(t),
         });
         // One opener per CPU inside d_open.
-        let openers: Vec<_> = (0..4).map(|cpu| open_held(&m, cpu, dev)).collect();
-        let mut gos = Vec::new();
-        let mut hs = Vec::new();
-        for (in_open, go, h) in openers {
-            in_open.recv().unwrap();
-            gos.push(go);
-            hs.push(h);
-        }
-        let done = Arc::new(AtomicBool::new(false));
-        let d2 = Arc::clone(&done);
-        let detacher = m.spawn_lwp(2, move || {
-            detach(t);
-            d2.store(true, Ordering::SeqCst);
-        });
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(
-            !done.load(Ordering::SeqCst),
-            "{what}: devsw_detach returned with 4 d_open running"
-        );
-        for g in gos {
-            g.send(()).unwrap();
-        }
-        for h in hs {
-            assert_eq!(h.join().unwrap(), 0);
-        }
-        within(LIMIT, &m, move || detacher.join().unwrap());
+        let openers: Vec<_> = (0..4)
+            .map(|cpu| {
+                let (in_open, go, h) = open_held(&m, cpu, dev);
+                in_open.recv().unwrap();
+                (go, h)
+            })
+            .collect();
+        detach_must_wait(&m, &what, openers, move || detach(t));
     }
 }
 

@@ -299,6 +299,67 @@ ktest_breathe(u_int i)
 }
 
 /*
+ * ktest_sleep_ms(ms)
+ *
+ *	Sleep about ms milliseconds (at least a tick).  Thread context.
+ */
+void
+ktest_sleep_ms(u_int ms)
+{
+
+	kpause("ktestsl", false, MAX(1, mstohz(ms)), NULL);
+}
+
+/* How long ktest_job_start waits for the thread to start. */
+#define	KTEST_JOB_START_MS	10000
+
+static void
+ktest_job_thread(void *arg, u_int idx)
+{
+	struct ktest_job *j = arg;
+
+	atomic_store_release(&j->j_started, 1);
+	j->j_t_start = ktest_now_us();
+	(*j->j_fn)(j);
+	j->j_t_done = ktest_now_us();
+	atomic_store_release(&j->j_done, 1);
+}
+
+/*
+ * ktest_job_start(j, name)
+ *
+ *	Run j->j_fn(j) in a new unbound kthread called name; return 0
+ *	once it has started, or the error of spawning it.  Thread
+ *	context; sleeps.
+ */
+int
+ktest_job_start(struct ktest_job *j, const char *name)
+{
+	int error;
+
+	j->j_tg = ktest_tg_create(name, 1);
+	error = ktest_tg_spawn_unbound(j->j_tg, 1, ktest_job_thread, j);
+	if (error == 0) {
+		ktest_tg_start(j->j_tg);
+		(void)ktest_wait_uint(&j->j_started, 1, KTEST_JOB_START_MS);
+	}
+	return error;
+}
+
+/*
+ * ktest_job_join(j)
+ *
+ *	Wait for the job's thread to finish.  Thread context; sleeps.
+ */
+void
+ktest_job_join(struct ktest_job *j)
+{
+
+	ktest_tg_join(j->j_tg);
+	j->j_tg = NULL;
+}
+
+/*
  * ktest_wait_uint(p, val, ms)
  *
  *	Sleep a tick at a time until *p == val; give up after about ms

@@ -97,12 +97,36 @@ u_int	ktest_tg_count(const struct ktest_tg *);
 void	ktest_tg_start(struct ktest_tg *);
 void	ktest_tg_join(struct ktest_tg *);
 
+/*
+ * One-shot helper threads ("a detacher", "an opener") with a started and
+ * a done flag and their times: ktest_job_start runs j_fn(j) in a new
+ * unbound kthread and returns once it has started; ktest_job_join waits
+ * for it.  j_kt, j_arg, j_dev and j_error are the case's.  Thread
+ * context; sleeps.
+ */
+struct ktest_job {
+	struct ktest		*j_kt;
+	void			(*j_fn)(struct ktest_job *);
+	void			*j_arg;
+	dev_t			j_dev;
+	int			j_error;
+	volatile u_int		j_started;
+	volatile u_int		j_done;
+	uint64_t		j_t_start;	/* ktest_now_us() before j_fn */
+	uint64_t		j_t_done;	/* and after */
+	struct ktest_tg		*j_tg;
+};
+
+int	ktest_job_start(struct ktest_job *, const char *);
+void	ktest_job_join(struct ktest_job *);
+
 /* Time and randomness helpers. */
 uint64_t ktest_now_us(void);
 int	ktest_deadline_ms(u_int);
 bool	ktest_expired(int);
 uint32_t ktest_seed(void);
 int	ktest_wait_uint(volatile u_int *, u_int, u_int);
+void	ktest_sleep_ms(u_int);
 void	ktest_breathe(u_int);
 
 /* xorshift32: cheap per-thread pseudo-random numbers. */

@@ -293,55 +293,6 @@ ktdev_devsw_detach(void)
 }
 
 /* ------------------------------------------------------------------
- * A one-shot helper thread ("detacher") with a done flag and time.
- */
-
-struct kt_job {
-	struct ktest		*j_kt;
-	void			(*j_fn)(struct kt_job *);
-	void			*j_arg;
-	dev_t			j_dev;
-	int			j_error;
-	volatile u_int		j_started;
-	volatile u_int		j_done;
-	uint64_t		j_t_done;
-	struct ktest_tg		*j_tg;
-};
-
-static void
-kt_job_thread(void *arg, u_int idx)
-{
-	struct kt_job *j = arg;
-
-	atomic_store_release(&j->j_started, 1);
-	(*j->j_fn)(j);
-	j->j_t_done = ktest_now_us();
-	atomic_store_release(&j->j_done, 1);
-}
-
-static int
-kt_job_start(struct kt_job *j, const char *name)
-{
-	int error;
-
-	j->j_tg = ktest_tg_create(name, 1);
-	error = ktest_tg_spawn_unbound(j->j_tg, 1, kt_job_thread, j);
-	if (error == 0) {
-		ktest_tg_start(j->j_tg);
-		(void)ktest_wait_uint(&j->j_started, 1, KT_DONE_MS);
-	}
-	return error;
-}
-
-static void
-kt_job_join(struct kt_job *j)
-{
-
-	ktest_tg_join(j->j_tg);
-	j->j_tg = NULL;
-}
-
-/* ------------------------------------------------------------------
  * Workers: loop on the lookups on every CPU.
  */
 
@@ -470,14 +421,6 @@ kt_workers_stop(struct kt_work *w, struct ktest_tg *tg)
 	ktest_tg_join(tg);
 }
 
-/* Sleep about ms milliseconds. */
-static void
-kt_sleep_ms(u_int ms)
-{
-
-	kpause("ktdevs", false, MAX(1, mstohz(ms)), NULL);
-}
-
 /* ------------------------------------------------------------------
  * devsw cases.
  */
@@ -604,7 +547,7 @@ kt_builtin_cycle(struct ktest *kt, const char *name, const char *where)
 }
 
 static void
-kt_builtin_job(struct kt_job *j)
+kt_builtin_job(struct ktest_job *j)
 {
 
 	kt_builtin_cycle(j->j_kt, "ktbuiltin", "kthread");
@@ -620,7 +563,7 @@ kt_builtin_job(struct kt_job *j)
 static int
 ktest_devsw_builtin_runtime_attach(struct ktest *kt)
 {
-	struct kt_job j;
+	struct ktest_job j;
 	module_t *mod;
 
 	mod = module_current();
@@ -633,9 +576,9 @@ ktest_devsw_builtin_runtime_attach(struct ktest *kt)
 	memset(&j, 0, sizeof(j));
 	j.j_kt = kt;
 	j.j_fn = kt_builtin_job;
-	if (!KTEST_CHECK(kt, kt_job_start(&j, "ktbltin") == 0))
+	if (!KTEST_CHECK(kt, ktest_job_start(&j, "ktbltin") == 0))
 		return ktest_result(kt);
-	kt_job_join(&j);
+	ktest_job_join(&j);
 	return ktest_result(kt);
 }
 KTEST_CASE(devsw, builtin_runtime_attach, ktest_devsw_builtin_runtime_attach);
@@ -792,14 +735,14 @@ static const struct cdevsw ktgate_cdevsw = {
 };
 
 static void
-kt_gate_open_job(struct kt_job *j)
+kt_gate_open_job(struct ktest_job *j)
 {
 
 	j->j_error = cdev_open(j->j_dev, FREAD, S_IFCHR, curlwp);
 }
 
 static void
-kt_gate_detach_job(struct kt_job *j)
+kt_gate_detach_job(struct ktest_job *j)
 {
 
 	devsw_detach(NULL, &ktgate_cdevsw);
@@ -816,7 +759,7 @@ static int
 ktest_devsw_detach_waits_for_open(struct ktest *kt)
 {
 	devmajor_t bmajor = NODEVMAJOR, cmajor = NODEVMAJOR;
-	struct kt_job opener, detacher;
+	struct ktest_job opener, detacher;
 	uint64_t t0;
 	int error;
 
@@ -837,7 +780,7 @@ ktest_devsw_detach_waits_for_open(struct ktest *kt)
 	detacher.j_kt = kt;
 	detacher.j_fn = kt_gate_detach_job;
 
-	KTEST_CHECK(kt, kt_job_start(&opener, "ktgateo") == 0);
+	KTEST_CHECK(kt, ktest_job_start(&opener, "ktgateo") == 0);
 	mutex_enter(&ktgate_lock);
 	while (!ktgate_in_open)
 		cv_wait(&ktgate_cv, &ktgate_lock);
@@ -845,8 +788,8 @@ ktest_devsw_detach_waits_for_open(struct ktest *kt)
 
 	/* The open is in progress: the detach must wait for it. */
 	t0 = ktest_now_us();
-	KTEST_CHECK(kt, kt_job_start(&detacher, "ktgated") == 0);
-	kt_sleep_ms(KT_WAIT_MS);
+	KTEST_CHECK(kt, ktest_job_start(&detacher, "ktgated") == 0);
+	ktest_sleep_ms(KT_WAIT_MS);
 	KTEST_CHECKF(kt, !atomic_load_acquire(&detacher.j_done),
 	    "devsw_detach returned during d_open");
 	KTEST_CHECKF(kt, cdevsw_lookup_acquire(opener.j_dev) == NULL,
@@ -860,8 +803,8 @@ ktest_devsw_detach_waits_for_open(struct ktest *kt)
 	mutex_exit(&ktgate_lock);
 	KTEST_CHECKF(kt, ktest_wait_uint(&detacher.j_done, 1, KT_DONE_MS) ==
 	    0, "devsw_detach still blocked after the open finished");
-	kt_job_join(&opener);
-	kt_job_join(&detacher);
+	ktest_job_join(&opener);
+	ktest_job_join(&detacher);
 	KTEST_CHECKF(kt, opener.j_error == 0, "d_open: %d", opener.j_error);
 	ktest_so(kt, "devsw_detach waited %" PRIu64 " ms for the open",
 	    (detacher.j_t_done - t0) / 1000);
@@ -873,7 +816,7 @@ out:
 KTEST_CASE(devsw, detach_waits_for_open, ktest_devsw_detach_waits_for_open);
 
 static void
-kt_devsw_detach_job(struct kt_job *j)
+kt_devsw_detach_job(struct ktest_job *j)
 {
 
 	ktdev_devsw_detach();
@@ -891,7 +834,7 @@ ktest_devsw_detach_storm(struct ktest *kt)
 {
 	const struct cdevsw *held;
 	struct kt_work *w;
-	struct kt_job det;
+	struct ktest_job det;
 	struct ktest_tg *tg;
 	uint64_t t0, waited = 0;
 	dev_t dev = NODEV;
@@ -911,7 +854,7 @@ ktest_devsw_detach_storm(struct ktest *kt)
 			KTEST_CHECKF(kt, dev == w->w_dev,
 			    "major moved: %llx", (unsigned long long)dev);
 		}
-		kt_sleep_ms(200);
+		ktest_sleep_ms(200);
 		held = cdevsw_lookup_acquire(dev);
 		if (!KTEST_CHECK(kt, held == &ktdevsw.kd_cdevsw))
 			break;
@@ -919,18 +862,18 @@ ktest_devsw_detach_storm(struct ktest *kt)
 		det.j_kt = kt;
 		det.j_fn = kt_devsw_detach_job;
 		t0 = ktest_now_us();
-		KTEST_CHECK(kt, kt_job_start(&det, "ktdevd") == 0);
-		kt_sleep_ms(KT_WAIT_MS);
+		KTEST_CHECK(kt, ktest_job_start(&det, "ktdevd") == 0);
+		ktest_sleep_ms(KT_WAIT_MS);
 		KTEST_CHECKF(kt, !atomic_load_acquire(&det.j_done),
 		    "devsw_detach returned while a reference was held");
 		KTEST_CHECK(kt, cdevsw_lookup_acquire(dev) == NULL);
 		cdevsw_release(held);
 		KTEST_CHECKF(kt, ktest_wait_uint(&det.j_done, 1, KT_DONE_MS) ==
 		    0, "devsw_detach blocked after the last release");
-		kt_job_join(&det);
+		ktest_job_join(&det);
 		waited += det.j_t_done - t0;
 		atomic_inc_uint(&w->w_devsw_epoch);	/* odd: detached */
-		kt_sleep_ms(100);	/* lookups must now fail */
+		ktest_sleep_ms(100);	/* lookups must now fail */
 	}
 	kt_workers_stop(w, tg);
 	ktest_so(kt, "%d rounds, %u CPUs: %u references, %u misses,"
@@ -963,7 +906,7 @@ kt_device_attach(struct ktest *kt, struct ktdev_softc *sc)
 }
 
 static void
-kt_device_detach_job(struct kt_job *j)
+kt_device_detach_job(struct ktest_job *j)
 {
 	device_t dv;
 
@@ -989,7 +932,7 @@ ktest_autoconf_detach_storm(struct ktest *kt)
 {
 	struct ktdev_softc *sc;
 	struct kt_work *w;
-	struct kt_job det;
+	struct ktest_job det;
 	struct ktest_tg *tg;
 	device_t held, dv;
 	uint64_t t0, t1;
@@ -1012,7 +955,7 @@ ktest_autoconf_detach_storm(struct ktest *kt)
 		goto detach;
 	w->w_dev = dev;
 	tg = kt_workers_start(w);
-	kt_sleep_ms(300);
+	ktest_sleep_ms(300);
 
 	/* Hold a reference and detach: the detach must wait for it. */
 	held = device_lookup_acquire(&ktdev_cd, 0);
@@ -1021,7 +964,7 @@ ktest_autoconf_detach_storm(struct ktest *kt)
 	det.j_kt = kt;
 	det.j_fn = kt_device_detach_job;
 	t0 = ktest_now_us();
-	KTEST_CHECK(kt, kt_job_start(&det, "ktdevdd") == 0);
+	KTEST_CHECK(kt, ktest_job_start(&det, "ktdevdd") == 0);
 
 	/* Lookups wait while the detach routine runs, then fail. */
 	while ((dv = device_lookup_acquire(&ktdev_cd, 0)) != NULL) {
@@ -1032,7 +975,7 @@ ktest_autoconf_detach_storm(struct ktest *kt)
 		kpause("ktdevc", false, 1, NULL);
 	}
 	t1 = ktest_now_us();
-	kt_sleep_ms(KT_WAIT_MS);
+	ktest_sleep_ms(KT_WAIT_MS);
 	KTEST_CHECKF(kt, !atomic_load_acquire(&det.j_done),
 	    "device_detach_release returned while a reference was held");
 	t1 = ktest_now_us() - t1;
@@ -1042,25 +985,25 @@ ktest_autoconf_detach_storm(struct ktest *kt)
 		device_release(held);
 	KTEST_CHECKF(kt, ktest_wait_uint(&det.j_done, 1, KT_DONE_MS) == 0,
 	    "device_detach_release blocked after the last release");
-	kt_job_join(&det);
+	ktest_job_join(&det);
 	KTEST_CHECKF(kt, det.j_error == 0, "device_detach_release: %d",
 	    det.j_error);
 	atomic_store_release(&sc->sc_magic, KT_DEAD);
 	atomic_store_release(&w->w_device_gone, 1);
 	ktest_so(kt, "detach waited %" PRIu64 " ms, lookups failed for %"
 	    PRIu64 " ms of it", (det.j_t_done - t0) / 1000, t1 / 1000);
-	kt_sleep_ms(200);	/* lookups and opens must now fail */
+	ktest_sleep_ms(200);	/* lookups and opens must now fail */
 
 	/* Then the devsw (its driver has no units left). */
 	memset(&det, 0, sizeof(det));
 	det.j_kt = kt;
 	det.j_fn = kt_devsw_detach_job;
-	KTEST_CHECK(kt, kt_job_start(&det, "ktdevsd") == 0);
+	KTEST_CHECK(kt, ktest_job_start(&det, "ktdevsd") == 0);
 	KTEST_CHECKF(kt, ktest_wait_uint(&det.j_done, 1, KT_DONE_MS) == 0,
 	    "devsw_detach blocked");
-	kt_job_join(&det);
+	ktest_job_join(&det);
 	atomic_inc_uint(&w->w_devsw_epoch);	/* odd: detached */
-	kt_sleep_ms(100);
+	ktest_sleep_ms(100);
 	kt_workers_stop(w, tg);
 
 	KTEST_CHECKF(kt, atomic_load_relaxed(&ktdev_bad_opens) == bad0,
@@ -1084,13 +1027,13 @@ out:
 KTEST_CASE(autoconf, detach_storm, ktest_autoconf_detach_storm);
 
 struct kt_lookup_job {
-	struct kt_job	lj_job;
+	struct ktest_job	lj_job;
 	device_t	lj_dv;
 	uint64_t	lj_us;
 };
 
 static void
-kt_lookup_job(struct kt_job *j)
+kt_lookup_job(struct ktest_job *j)
 {
 	struct kt_lookup_job *lj = j->j_arg;
 	uint64_t t0 = ktest_now_us();
@@ -1110,7 +1053,7 @@ ktest_autoconf_ebusy_backout(struct ktest *kt)
 {
 	struct kt_lookup_job lj;
 	struct ktdev_softc *sc;
-	struct kt_job det;
+	struct ktest_job det;
 	device_t dv;
 	int error;
 
@@ -1124,7 +1067,7 @@ ktest_autoconf_ebusy_backout(struct ktest *kt)
 	memset(&det, 0, sizeof(det));
 	det.j_kt = kt;
 	det.j_fn = kt_device_detach_job;
-	KTEST_CHECK(kt, kt_job_start(&det, "ktdevbd") == 0);
+	KTEST_CHECK(kt, ktest_job_start(&det, "ktdevbd") == 0);
 	KTEST_CHECK(kt, ktest_wait_uint(&sc->sc_in_detach, 1, KT_DONE_MS) ==
 	    0);
 
@@ -1133,13 +1076,13 @@ ktest_autoconf_ebusy_backout(struct ktest *kt)
 	lj.lj_job.j_kt = kt;
 	lj.lj_job.j_fn = kt_lookup_job;
 	lj.lj_job.j_arg = &lj;
-	KTEST_CHECK(kt, kt_job_start(&lj.lj_job, "ktdevbl") == 0);
+	KTEST_CHECK(kt, ktest_job_start(&lj.lj_job, "ktdevbl") == 0);
 	KTEST_CHECKF(kt, ktest_wait_uint(&det.j_done, 1, KT_DONE_MS) == 0,
 	    "detach did not back out");
 	KTEST_CHECK(kt, ktest_wait_uint(&lj.lj_job.j_done, 1, KT_DONE_MS) ==
 	    0);
-	kt_job_join(&det);
-	kt_job_join(&lj.lj_job);
+	ktest_job_join(&det);
+	ktest_job_join(&lj.lj_job);
 	KTEST_CHECKF(kt, det.j_error == EBUSY, "device_detach_release: %d",
 	    det.j_error);
 	KTEST_CHECKF(kt, lj.lj_dv != NULL, "lookup failed after the back-out");
@@ -1177,7 +1120,7 @@ static int
 ktest_autoconf_find_and_private(struct ktest *kt)
 {
 	struct ktdev_softc *sc, *sc2;
-	struct kt_job det;
+	struct ktest_job det;
 	device_t dv;
 	int error;
 
@@ -1201,17 +1144,17 @@ ktest_autoconf_find_and_private(struct ktest *kt)
 	memset(&det, 0, sizeof(det));
 	det.j_kt = kt;
 	det.j_fn = kt_device_detach_job;
-	KTEST_CHECK(kt, kt_job_start(&det, "ktdevfd") == 0);
-	kt_sleep_ms(KT_WAIT_MS);
+	KTEST_CHECK(kt, ktest_job_start(&det, "ktdevfd") == 0);
+	ktest_sleep_ms(KT_WAIT_MS);
 	KTEST_CHECK(kt, !atomic_load_acquire(&det.j_done));
 	if (dv != NULL)
 		device_release(dv);
-	kt_sleep_ms(100);
+	ktest_sleep_ms(100);
 	KTEST_CHECK(kt, !atomic_load_acquire(&det.j_done));
 	if (sc2 != NULL)
 		device_release(sc2->sc_dev);
 	KTEST_CHECK(kt, ktest_wait_uint(&det.j_done, 1, KT_DONE_MS) == 0);
-	kt_job_join(&det);
+	ktest_job_join(&det);
 	KTEST_CHECK(kt, det.j_error == 0);
 	atomic_store_release(&sc->sc_magic, KT_DEAD);
 	KTEST_CHECK(kt, device_find_by_driver_unit_acquire("ktdev", 0) ==

@@ -40,6 +40,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/buf.h>
 #include <sys/conf.h>
 #include <sys/condvar.h>
+#include <sys/container_of.h>
 #include <sys/cpu.h>
 #include <sys/errno.h>
 #include <sys/fcntl.h>
@@ -61,14 +62,6 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #define	KD_WAIT_MS	300	/* how long a detach must stay blocked */
 #define	KD_DONE_MS	10000	/* how long it may take once unblocked */
 #define	KD_OPEN_MS	50	/* the slow d_open, after the gate opens */
-
-/* Sleep about ms milliseconds. */
-static void
-kd_sleep_ms(u_int ms)
-{
-
-	kpause("ktdrv", false, MAX(1, mstohz(ms)), NULL);
-}
 
 /* ------------------------------------------------------------------
  * A gate that d_open waits behind, and per-major "driver state".
@@ -151,7 +144,7 @@ kd_open(dev_t dev, int flag, int mode, struct lwp *l)
 	while (!kd_go)
 		cv_wait(&kd_cv, &kd_lock);
 	mutex_exit(&kd_lock);
-	kd_sleep_ms(KD_OPEN_MS);
+	ktest_sleep_ms(KD_OPEN_MS);
 	st = kd_state_of(major(dev));
 	if (st == NULL || atomic_load_acquire(st) != KD_ALIVE)
 		atomic_inc_uint(&kd_bad_opens);
@@ -167,22 +160,26 @@ kd_strategy(struct buf *bp)
 	biodone(bp);
 }
 
+/* The test cdevsws differ only in d_localcount. */
+#define	KD_CDEVSW_OPS							\
+	.d_open = kd_open,						\
+	.d_close = nullclose,						\
+	.d_read = noread,						\
+	.d_write = nowrite,						\
+	.d_ioctl = noioctl,						\
+	.d_stop = nostop,						\
+	.d_tty = notty,							\
+	.d_poll = nopoll,						\
+	.d_mmap = nommap,						\
+	.d_kqfilter = nokqfilter,					\
+	.d_discard = nodiscard,						\
+	.d_flag = D_OTHER | D_MPSAFE
+
 /* Module-style: with d_localcount, as DEVSW_MODULE_INIT makes them. */
 static struct localcount kd_pud_c_lc, kd_pud_b_lc;
 static const struct cdevsw kd_pud_cdevsw = {
 	.d_localcount = &kd_pud_c_lc,
-	.d_open = kd_open,
-	.d_close = nullclose,
-	.d_read = noread,
-	.d_write = nowrite,
-	.d_ioctl = noioctl,
-	.d_stop = nostop,
-	.d_tty = notty,
-	.d_poll = nopoll,
-	.d_mmap = nommap,
-	.d_kqfilter = nokqfilter,
-	.d_discard = nodiscard,
-	.d_flag = D_OTHER | D_MPSAFE,
+	KD_CDEVSW_OPS,
 };
 static const struct bdevsw kd_pud_bdevsw = {
 	.d_localcount = &kd_pud_b_lc,
@@ -198,18 +195,7 @@ static const struct bdevsw kd_pud_bdevsw = {
 
 /* Built-in style: no d_localcount. */
 static const struct cdevsw kd_builtin_cdevsw = {
-	.d_open = kd_open,
-	.d_close = nullclose,
-	.d_read = noread,
-	.d_write = nowrite,
-	.d_ioctl = noioctl,
-	.d_stop = nostop,
-	.d_tty = notty,
-	.d_poll = nopoll,
-	.d_mmap = nommap,
-	.d_kqfilter = nokqfilter,
-	.d_discard = nodiscard,
-	.d_flag = D_OTHER | D_MPSAFE,
+	KD_CDEVSW_OPS,
 };
 
 /* ------------------------------------------------------------------
@@ -217,84 +203,49 @@ static const struct cdevsw kd_builtin_cdevsw = {
  */
 
 struct kd_job {
-	void			(*j_fn)(struct kd_job *);
+	struct ktest_job	d_job;		/* the thread; j_dev, j_error */
 	const struct bdevsw	*j_bdev;
 	const struct cdevsw	*j_cdev;
 	const char		*j_name;
 	devmajor_t		j_bmajor, j_cmajor;
-	dev_t			j_dev;
-	int			j_error;
 	bool			j_modcur;	/* module_current() != NULL */
 	u_int			j_in_open_after; /* d_open running at return */
-	volatile u_int		j_started, j_done;
-	uint64_t		j_t0, j_t1;
-	struct ktest_tg		*j_tg;
 };
 
+#define	KD_JOB(kj)	container_of(kj, struct kd_job, d_job)
+
 static void
-kd_job_thread(void *arg, u_int idx)
+kd_open_fn(struct ktest_job *kj)
 {
-	struct kd_job *j = arg;
 
-	atomic_store_release(&j->j_started, 1);
-	j->j_t0 = ktest_now_us();
-	(*j->j_fn)(j);
-	j->j_t1 = ktest_now_us();
-	atomic_store_release(&j->j_done, 1);
-}
-
-static int
-kd_job_start(struct kd_job *j, const char *name)
-{
-	int error;
-
-	j->j_tg = ktest_tg_create(name, 1);
-	error = ktest_tg_spawn_unbound(j->j_tg, 1, kd_job_thread, j);
-	if (error == 0) {
-		ktest_tg_start(j->j_tg);
-		(void)ktest_wait_uint(&j->j_started, 1, KD_DONE_MS);
-	}
-	return error;
+	kj->j_error = cdev_open(kj->j_dev, FREAD, S_IFCHR, curlwp);
 }
 
 static void
-kd_job_join(struct kd_job *j)
+kd_attach_fn(struct ktest_job *kj)
 {
-
-	ktest_tg_join(j->j_tg);
-	j->j_tg = NULL;
-}
-
-static void
-kd_open_fn(struct kd_job *j)
-{
-
-	j->j_error = cdev_open(j->j_dev, FREAD, S_IFCHR, curlwp);
-}
-
-static void
-kd_attach_fn(struct kd_job *j)
-{
+	struct kd_job *j = KD_JOB(kj);
 
 	j->j_modcur = module_current() != NULL;
-	j->j_error = devsw_attach(j->j_name, j->j_bdev, &j->j_bmajor,
+	kj->j_error = devsw_attach(j->j_name, j->j_bdev, &j->j_bmajor,
 	    j->j_cdev, &j->j_cmajor);
 }
 
 static void
-kd_detach_fn(struct kd_job *j)
+kd_detach_fn(struct ktest_job *kj)
 {
+	struct kd_job *j = KD_JOB(kj);
 
 	devsw_detach(j->j_bdev, j->j_cdev);
 	j->j_in_open_after = atomic_load_acquire(&kd_in_open);
 }
 
 static void
-kd_job_init(struct kd_job *j, void (*fn)(struct kd_job *))
+kd_job_init(struct kd_job *j, void (*fn)(struct ktest_job *))
 {
 
 	memset(j, 0, sizeof(*j));
-	j->j_fn = fn;
+	j->d_job.j_fn = fn;
 	j->j_bmajor = j->j_cmajor = NODEVMAJOR;
 }
 
@@ -313,20 +264,22 @@ kd_detach_must_wait(struct ktest *kt, const char *what,
 	kd_job_init(&det, kd_detach_fn);
 	det.j_bdev = bdev;
 	det.j_cdev = cdev;
-	if (!KTEST_CHECK(kt, kd_job_start(&det, "ktdrvd") == 0))
+	if (!KTEST_CHECK(kt, ktest_job_start(&det.d_job, "ktdrvd") == 0))
 		return 0;
-	kd_sleep_ms(KD_WAIT_MS);
-	KTEST_CHECKF(kt, !atomic_load_acquire(&det.j_done),
+	ktest_sleep_ms(KD_WAIT_MS);
+	KTEST_CHECKF(kt, !atomic_load_acquire(&det.d_job.j_done),
 	    "%s: devsw_detach returned after %" PRIu64 " us while %u d_open"
-	    " were running", what, det.j_t1 - det.j_t0, kd_in_open);
+	    " were running", what, det.d_job.j_t_done - det.d_job.j_t_start,
+	    kd_in_open);
 	kd_gate_open();
-	KTEST_CHECKF(kt, ktest_wait_uint(&det.j_done, 1, KD_DONE_MS) == 0,
-	    "%s: devsw_detach still blocked after the opens finished", what);
-	kd_job_join(&det);
+	KTEST_CHECKF(kt, ktest_wait_uint(&det.d_job.j_done, 1, KD_DONE_MS) ==
+	    0, "%s: devsw_detach still blocked after the opens finished",
+	    what);
+	ktest_job_join(&det.d_job);
 	KTEST_CHECKF(kt, det.j_in_open_after == 0,
 	    "%s: devsw_detach returned with %u d_open running", what,
 	    det.j_in_open_after);
-	return det.j_t1 - det.j_t0;
+	return det.d_job.j_t_done - det.d_job.j_t_start;
 }
 
 /* ------------------------------------------------------------------
@@ -363,8 +316,8 @@ ktest_drivers_pud_two_majors(struct ktest *kt)
 
 	/* An open through the first major is inside d_open. */
 	kd_job_init(&op, kd_open_fn);
-	op.j_dev = makedev(ca, 1);
-	KTEST_CHECK(kt, kd_job_start(&op, "ktpudo") == 0);
+	op.d_job.j_dev = makedev(ca, 1);
+	KTEST_CHECK(kt, ktest_job_start(&op.d_job, "ktpudo") == 0);
 	KTEST_CHECK(kt, kd_wait_in_open(1) == 0);
 	/* The other major works meanwhile. */
 	KTEST_CHECK(kt, cdev_open(makedev(cb, 0), FREAD, S_IFCHR,
@@ -373,8 +326,9 @@ ktest_drivers_pud_two_majors(struct ktest *kt)
 	/* pud_putter_close: detaches the lowest major of the cdevsw. */
 	us = kd_detach_must_wait(kt, "first major", NULL, &kd_pud_cdevsw);
 	atomic_store_release(&kd_state[0], KD_DEAD);
-	kd_job_join(&op);
-	KTEST_CHECKF(kt, op.j_error == 0, "d_open: %d", op.j_error);
+	ktest_job_join(&op.d_job);
+	KTEST_CHECKF(kt, op.d_job.j_error == 0, "d_open: %d",
+	    op.d_job.j_error);
 	ktest_so(kt, "detach of major %d waited %" PRIu64 " ms for its open",
 	    ca, us / 1000);
 	KTEST_CHECKF(kt, cdevsw_lookup(makedev(ca, 0)) == NULL,
@@ -409,14 +363,15 @@ ktest_drivers_pud_two_majors(struct ktest *kt)
 	kd_go = false;
 	mutex_exit(&kd_lock);
 	kd_job_init(&op, kd_open_fn);
-	op.j_dev = makedev(cb, 1);
-	KTEST_CHECK(kt, kd_job_start(&op, "ktpudo") == 0);
+	op.d_job.j_dev = makedev(cb, 1);
+	KTEST_CHECK(kt, ktest_job_start(&op.d_job, "ktpudo") == 0);
 	KTEST_CHECK(kt, kd_wait_in_open(1) == 0);
 	us = kd_detach_must_wait(kt, "last major", &kd_pud_bdevsw,
 	    &kd_pud_cdevsw);
 	atomic_store_release(&kd_state[1], KD_DEAD);
-	kd_job_join(&op);
-	KTEST_CHECKF(kt, op.j_error == 0, "d_open: %d", op.j_error);
+	ktest_job_join(&op.d_job);
+	KTEST_CHECKF(kt, op.d_job.j_error == 0, "d_open: %d",
+	    op.d_job.j_error);
 	ktest_so(kt, "detach of major %d waited %" PRIu64 " ms for its open",
 	    cb, us / 1000);
 	KTEST_CHECK(kt, cdev_open(makedev(cb, 0), FREAD, S_IFCHR, curlwp) ==
@@ -445,16 +400,17 @@ KTEST_CASE(devsw, pud_two_majors, ktest_drivers_pud_two_majors);
 static void
 kd_opener_thread(void *arg, u_int idx)
 {
-	struct kd_job *j = arg;
+	const dev_t *dev = arg;
 
-	(void)cdev_open(j->j_dev, FREAD, S_IFCHR, curlwp);
+	(void)cdev_open(*dev, FREAD, S_IFCHR, curlwp);
 }
 
 static int
 kd_attached_from_thread(struct ktest *kt, const char *name,
     const struct cdevsw *cdev)
 {
-	struct kd_job att, openers;
+	struct kd_job att;
+	dev_t dev;
 	struct ktest_tg *tg;
 	uint64_t us;
 	u_int n;
@@ -464,22 +420,21 @@ kd_attached_from_thread(struct ktest *kt, const char *name,
 	kd_job_init(&att, kd_attach_fn);
 	att.j_name = name;
 	att.j_cdev = cdev;
-	if (!KTEST_CHECK(kt, kd_job_start(&att, "ktdrva") == 0))
+	if (!KTEST_CHECK(kt, ktest_job_start(&att.d_job, "ktdrva") == 0))
 		goto out;
-	kd_job_join(&att);
-	if (!KTEST_CHECKF(kt, att.j_error == 0, "devsw_attach: %d",
-	    att.j_error))
+	ktest_job_join(&att.d_job);
+	if (!KTEST_CHECKF(kt, att.d_job.j_error == 0, "devsw_attach: %d",
+	    att.d_job.j_error))
 		goto out;
 	KTEST_CHECK(kt, !att.j_modcur);
 	kd_major[0] = att.j_cmajor;
 	atomic_store_release(&kd_state[0], KD_ALIVE);
 
 	/* One cdev_open per CPU, inside d_open. */
-	memset(&openers, 0, sizeof(openers));
-	openers.j_dev = makedev(att.j_cmajor, 1);
+	dev = makedev(att.j_cmajor, 1);
 	tg = ktest_tg_create("ktdrvo", ncpu);
 	if (!KTEST_CHECK(kt, ktest_tg_spawn_percpu(tg, kd_opener_thread,
-	    &openers) == 0)) {
+	    &dev) == 0)) {
 		kd_gate_open();
 		ktest_tg_join(tg);
 		devsw_detach(NULL, cdev);
@@ -677,27 +632,28 @@ ktest_drivers_detach_reports(struct ktest *kt)
 	kd_major[0] = cm;
 	atomic_store_release(&kd_state[0], KD_ALIVE);
 	kd_job_init(&op, kd_open_fn);
-	op.j_dev = makedev(cm, 1);
-	KTEST_CHECK(kt, kd_job_start(&op, "ktslowo") == 0);
+	op.d_job.j_dev = makedev(cm, 1);
+	KTEST_CHECK(kt, ktest_job_start(&op.d_job, "ktslowo") == 0);
 	KTEST_CHECK(kt, kd_wait_in_open(1) == 0);
 
 	before = localcount_drain_reports;
 	kd_job_init(&det, kd_detach_fn);
 	det.j_cdev = &kd_pud_cdevsw;
-	KTEST_CHECK(kt, kd_job_start(&det, "ktslowd") == 0);
-	kd_sleep_ms(LOCALCOUNT_DRAIN_REPORT_MS + 1000);
-	KTEST_CHECK(kt, !atomic_load_acquire(&det.j_done));
+	KTEST_CHECK(kt, ktest_job_start(&det.d_job, "ktslowd") == 0);
+	ktest_sleep_ms(LOCALCOUNT_DRAIN_REPORT_MS + 1000);
+	KTEST_CHECK(kt, !atomic_load_acquire(&det.d_job.j_done));
 	KTEST_CHECKF(kt, localcount_drain_reports == before + 1,
 	    "%u report lines after %d ms (expected 1)",
 	    localcount_drain_reports - before,
 	    LOCALCOUNT_DRAIN_REPORT_MS + 1000);
 	kd_gate_open();
-	KTEST_CHECK(kt, ktest_wait_uint(&det.j_done, 1, KD_DONE_MS) == 0);
-	kd_job_join(&det);
+	KTEST_CHECK(kt, ktest_wait_uint(&det.d_job.j_done, 1, KD_DONE_MS) == 0);
+	ktest_job_join(&det.d_job);
 	atomic_store_release(&kd_state[0], KD_DEAD);
-	kd_job_join(&op);
+	ktest_job_join(&op.d_job);
 	ktest_so(kt, "the detach waited %" PRIu64 " ms and reported it"
-	    " (see the console line above)", (det.j_t1 - det.j_t0) / 1000);
+	    " (see the console line above)",
+	    (det.d_job.j_t_done - det.d_job.j_t_start) / 1000);
 out:
 	kd_gate_fini();
 	return ktest_result(kt);

@@ -109,19 +109,14 @@ impl<D> Table<D> {
         }
     }
 
-    /// Whether `d` is published at some major (device_lock held).
-    fn attached(&self, d: &D) -> bool {
-        (0..self.max.load(Ordering::Relaxed) as usize)
-            .any(|i| ptr::eq(self.entry(i).load(Ordering::Relaxed), d))
-    }
-
     /// The lowest major `d` is published at (device_lock held).
     fn major_of(&self, d: &D) -> Option<usize> {
         (0..self.max.load(Ordering::Relaxed) as usize)
             .find(|&i| ptr::eq(self.entry(i).load(Ordering::Relaxed), d))
     }
 
-    /// The major `d` is attached at, if any (device_lock is taken).
+    /// Every major `d` is attached at now, lowest first (for tests: a
+    /// snapshot, no lock taken).
     pub fn majors(&self, d: &D) -> Vec<usize> {
         (0..self.max.load(Ordering::Acquire) as usize)
             .filter(|&i| ptr::eq(self.entry(i).load(Ordering::Acquire), d))
@@ -322,7 +317,7 @@ fn attach_one<D: HostTable>(
             continue;
         }
         let own = d.localcount();
-        if !own.is_null() && !t.attached(d) {
+        if !own.is_null() && t.major_of(d).is_none() {
             // SAFETY: the devsw's own localcount (static storage of the
             // "module"), attached nowhere and not being drained.
             localcount::install_unused::<Host>(unsafe { LocalCount::from_ptr(own) }, dlc);
@@ -389,7 +384,8 @@ fn unpublish<D: HostTable>(h: &HostDevsw, d: &D, m: usize) -> (*mut LocalCount, 
     }
     t.entry(m).store(ptr::null_mut(), Ordering::Relaxed);
     let key = d as *const D as usize;
-    let last = !d.localcount().is_null() && !t.attached(d) && !lock(&h.drains).contains(&key);
+    let last =
+        !d.localcount().is_null() && t.major_of(d).is_none() && !lock(&h.drains).contains(&key);
     if last {
         lock(&h.drains).push(key);
     }
