@@ -96,6 +96,7 @@ class CaseResult:
     start: float | None = None     # epoch seconds
     end: float | None = None
     reported: bool = False         # the verdict came from the kernel's tc-end
+    session: int = 0               # 0 the kernel's, 1 the userland's, ...
     output: list[str] = dataclasses.field(default_factory=list)   # tc-so text
     console: list[str] = dataclasses.field(default_factory=list)  # other lines
 
@@ -185,9 +186,11 @@ class ConsoleParser:
         self.progress = progress
         self.cases: dict[tuple[str, str], CaseResult] = {}
         self.errors: list[str] = []
-        self.meta: dict | None = None      # set by "begin"
+        self.meta: dict | None = None      # set by the first "begin"
         self.impl: str | None = None
-        self.done: dict | None = None
+        self.done: dict | None = None      # the last session's "done"
+        self.session = 0                   # sessions begun so far - 1
+        self.next: str | None = None       # "done ... next=X": a session follows
         self.done_at: float | None = None
         self.crash: str | None = None      # what the running case fails with
         self.crash_phrase: str | None = None
@@ -236,7 +239,7 @@ class ConsoleParser:
     def _case(self, tp: str, tc: str) -> CaseResult:
         key = (tp, tc)
         if key not in self.cases:
-            self.cases[key] = CaseResult(tp, tc)
+            self.cases[key] = CaseResult(tp, tc, session=self.session)
         return self.cases[key]
 
     def _end(self, case: CaseResult, status: str, reason: str, now: float) -> None:
@@ -272,9 +275,14 @@ class ConsoleParser:
             self._tc_end(self._case(words[0], words[1]), rest.split(None, 3), now)
 
     def _begin(self, meta: dict) -> None:
-        if self.meta is not None:
+        if self.next is not None:
+            # The session announced by the previous "done ... next=".
+            self.session += 1
+            self.next = None
+        elif self.meta is not None:
             self.error("second KTEST begin line (did the kernel restart?)")
-        self.meta = meta
+        if self.meta is None:
+            self.meta = meta
         self.say("begin " + " ".join("%s=%s" % kv for kv in meta.items()))
         if meta.get("version") != PROTOCOL_VERSION:
             self.error("unsupported KTEST protocol version %r (expected %s)"
@@ -309,15 +317,21 @@ class ConsoleParser:
 
     def _done(self, words: list[str], line: str, now: float) -> None:
         done = {k: int(v) if v.isdigit() else v for k, v in _keyvalues(words).items()}
-        if all(isinstance(done.get(k), int) for k in STATUSES):
-            self.done = done
-        else:
+        self.say("done " + " ".join(words))
+        if not all(isinstance(done.get(k), int) for k in STATUSES):
             self.error("malformed KTEST line: " + line.strip())
-            self.done = {}
-        self.done_at = now
+            done = {}
         if "error" in done:
             self.error("kernel test runner error: %s" % done["error"])
-        self.say("done " + " ".join(words))
+        if done.get("next"):
+            # Another session follows in the same boot (the userland's):
+            # check this one's counts now, and keep QEMU running.
+            self.next = str(done["next"])
+            if done:
+                self._check_done(done, self.session)
+            return
+        self.done = done
+        self.done_at = now
 
     # -- everything that is not a KTEST line
 
@@ -373,9 +387,10 @@ class ConsoleParser:
         elif cut_short is not None:
             self.error(cut_short)
         elif self.done is None:
-            self.error("no KTEST done line")
+            self.error("no KTEST done line" if self.next is None else
+                       "no KTEST done line from the %s session" % self.next)
         if self.done:
-            self._check_done()
+            self._check_done(self.done, self.session)
         cases = list(self.cases.values())
         if self.errors and not any(c.status == "failed" for c in cases):
             cases.append(CaseResult("ktest", "boot", "failed", "; ".join(self.errors),
@@ -384,15 +399,15 @@ class ConsoleParser:
                          impl=self.impl, meta=self.meta or {}, done=self.done,
                          start=fields.pop("start", self.first or now), end=now, **fields)
 
-    def _check_done(self) -> None:
+    def _check_done(self, done: dict, session: int) -> None:
         seen = dict.fromkeys(STATUSES, 0)
         for c in self.cases.values():
-            if c.reported:
+            if c.reported and c.session == session:
                 seen[c.status] += 1
-        if any(seen[k] != self.done[k] for k in STATUSES):
+        if any(seen[k] != done[k] for k in STATUSES):
             fmt = " ".join("%s=%%(%s)d" % (k, k) for k in STATUSES)
             self.error("KTEST done says %s but the console reported %s"
-                       % (fmt % self.done, fmt % seen))
+                       % (fmt % done, fmt % seen))
         if not any(seen.values()):
             self.error("no test cases ran")
 

@@ -74,6 +74,57 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(kh.summary_line([r]), "5 passed, 0 failed, 1 skipped")
         self.assertEqual(kh.exit_status([r]), 0)
 
+    def test_userland_session_follows(self):
+        # "done ... next=userland" keeps the run going: /sbin/init's
+        # session is a second begin/plan/.../done in the same boot.
+        r = replay("userland_pass.log")
+        self.assertEqual(r.errors, [])
+        self.assertTrue(r.ok)
+        self.assertEqual(kh.summary_line([r]), "12 passed, 0 failed, 1 skipped")
+        self.assertEqual(r.meta, dict(version="1", ncpu="4", hz="100"))
+        self.assertEqual(r.done, dict(passed=7, failed=0, skipped=0, elapsed_ms=45260))
+        cases = by_name(r)
+        self.assertEqual(cases["userland:storm"].session, 1)
+        self.assertEqual(cases["devsw:detach_busy"].session, 0)
+        self.assertIn("raced: 41 of 200 unloads went on with calls inside the driver;"
+                      " 128 d_opens were drained by devsw_detach and refused (ENXIO);"
+                      " 356 unloads refused (EBUSY) with a unit open",
+                      cases["userland:storm"].output)
+
+    def test_userland_session_never_comes(self):
+        r = replay("userland_missing.log")
+        self.assertFalse(r.ok)
+        self.assertIsNone(r.done)
+        self.assertEqual([c.name for c in r.cases if c.status == "failed"], ["ktest:boot"])
+        self.assertIn("panic: init died (signal 0, exit 1)", r.errors)
+
+    def test_userland_panic(self):
+        r = replay("userland_panic.log")
+        cases = by_name(r)
+        self.assertEqual(cases["userland:load_unload"].status, "passed")
+        self.assertEqual(cases["userland:storm"].status, "failed")
+        self.assertTrue(cases["userland:storm"].reason.startswith("panic: kernel diagnostic"))
+        self.assertEqual(cases["userland:everyday_devices"].reason, "not run: kernel panicked")
+
+    def test_sessions_are_counted_apart(self):
+        # Each session's done is checked against its own cases.
+        with open(data("userland_pass.log"), "rb") as f:
+            text = f.read().decode()
+        bad = text.replace("KTEST: done passed=7 failed=0", "KTEST: done passed=12 failed=0")
+        path = os.path.join(tempfile.mkdtemp(prefix="t_ktest_harness."), "bad.log")
+        self.addCleanup(shutil.rmtree, os.path.dirname(path))
+        with open(path, "wb") as f:
+            f.write(bad.encode())
+        r = kh.replay(path, progress=None)
+        self.assertFalse(r.ok)
+        self.assertIn("KTEST done says passed=12 failed=0 skipped=0 but the console reported"
+                      " passed=7 failed=0 skipped=0", r.errors)
+        # Without next=, a second begin is still an error.
+        with open(path, "wb") as f:
+            f.write(text.replace(" next=userland", "").encode())
+        r = kh.replay(path, progress=None)
+        self.assertIn("second KTEST begin line (did the kernel restart?)", r.errors)
+
     def test_one_failed(self):
         r = replay("one_failed.log")
         self.assertEqual(r.errors, [])
