@@ -9,8 +9,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# Always: clang-19 (header checks), the aarch64 binutils (kernel object).
-pkgs=(clang-19 llvm-19 binutils-aarch64-linux-gnu python3)
+# Always: clang-19 (header checks), the aarch64 binutils (kernel object),
+# makefs (the userland image builder's unit test).
+pkgs=(clang-19 llvm-19 binutils-aarch64-linux-gnu python3 makefs)
 # With a NetBSD tree (the kernel stage): what its kernel build and the QEMU
 # runs need (gdb: fast-path instruction counts).
 if [[ -f ${NETBSDSRCDIR:-/usr/src}/sys/kern/subr_localcount.c ]]; then

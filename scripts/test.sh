@@ -8,7 +8,8 @@
 #   4. stress on the host kernel (release build, LC_STRESS_SCALE, default 50)
 #   5. model checking with shuttle, including the deliberately broken protocols
 #   6. kernel objects for amd64, aarch64, i386 + kernel lint
-#   7. the QEMU harness's own unit tests (recorded console logs)
+#   7. unit tests of the QEMU harness (recorded console logs), dbsym.py
+#      (sample ELF kernels) and mkimage.sh (a root image from a fake tree)
 #   8. netbsd-patches/devsw-module-init.sh on a hard-linked copy of the
 #      NetBSD tree (scripts/test-devsw-module-init.sh); skipped without one
 #   9. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
@@ -51,8 +52,9 @@ for arch in x86_64 aarch64 i386; do
 		"target/kernel-obj/$arch/rust_localcount-lockdebug.o"
 done
 
-step "7. QEMU harness unit tests"
+step "7. QEMU harness, dbsym and root-image unit tests"
 python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
+python3 -m unittest discover -s test-kernel/userland -p 't_*.py'
 
 step "8. DEVSW_MODULE_INIT script"
 rc=0

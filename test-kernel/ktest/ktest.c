@@ -40,6 +40,8 @@
  *	KTEST: tc-end <tp> <tc> failed <reason>
  *	KTEST: tc-end <tp> <tc> skipped <reason>
  *	KTEST: done passed=N failed=N skipped=N elapsed_ms=T
+ *	    [next=userland]	(options KTEST_USERLAND: a second session,
+ *				printed by /sbin/init, follows)
  * A case that runs longer than KTEST_TIMEOUT_S seconds gets
  * "tc-end <tp> <tc> failed timeout after N s" from a callout, and the
  * kernel panics.
@@ -670,7 +672,9 @@ ktest_setsched(int class, pri_t pri, int *oclassp, pri_t *oprip)
  *
  *	Announce and run every registered case, print the summary and
  *	end the VM.  Does not return (unless both the QEMU exit port and
- *	the reboot fail).  Thread context (lwp0 in main()), kernconfig
+ *	the reboot fail), except with options KTEST_USERLAND: then it
+ *	attaches /dev/ktctl and returns, and the boot goes on to the
+ *	userland suite.  Thread context (lwp0 in main()), kernconfig
  *	lock held by the caller.
  */
 static void
@@ -680,6 +684,9 @@ ktest_run_all(void)
 	uint64_t t0;
 	int nlocks, oclass;
 	pri_t opri;
+#ifdef KTEST_USERLAND
+	int error;
+#endif
 
 	/* Run the cases without the big lock, should lwp0 hold it. */
 	KERNEL_UNLOCK_ALL(NULL, &nlocks);
@@ -703,9 +710,24 @@ ktest_run_all(void)
 		ktest_run_case(*tcp);
 	ktest_setsched(oclass, opri, NULL, NULL);
 
+#ifdef KTEST_USERLAND
+	/*
+	 * The userland suite follows: the boot goes on to the md(4) root
+	 * and test-kernel/userland's /sbin/init, which prints its own
+	 * KTEST session and reboots.
+	 */
+	error = ktest_userland_attach();
+	printf("KTEST: done passed=%u failed=%u skipped=%u elapsed_ms=%"
+	    PRIu64 " next=userland%s\n", ktest_npass, ktest_nfail,
+	    ktest_nskip, (ktest_now_us() - t0) / 1000,
+	    error ? " error=ktctl_attach_failed" : "");
+	KERNEL_LOCK(nlocks, NULL);
+	return;
+#else
 	printf("KTEST: done passed=%u failed=%u skipped=%u elapsed_ms=%"
 	    PRIu64 "\n", ktest_npass, ktest_nfail, ktest_nskip,
 	    (ktest_now_us() - t0) / 1000);
+#endif
 
 	delay(100000);				/* let the UART drain */
 	outb(0xf4, ktest_nfail ? 1 : 0);	/* QEMU isa-debug-exit */

@@ -142,4 +142,7 @@ ktest_rand(uint32_t *s)
 	return x;
 }
 
+/* ktest_userland.c: /dev/ktctl for the userland suite. */
+int	ktest_userland_attach(void);
+
 #endif	/* _KTEST_KTEST_H_ */
