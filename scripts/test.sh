@@ -9,7 +9,8 @@
 #   5. model checking with shuttle, including the deliberately broken protocols
 #   6. kernel objects for amd64, aarch64, i386 + kernel lint
 #   7. unit tests of the QEMU harness (recorded console logs), dbsym.py
-#      (sample ELF kernels) and mkimage.sh (a root image from a fake tree)
+#      (sample ELF kernels), mkimage.sh (a root image from a fake tree) and
+#      build-modules.sh (its checks on sample objects)
 #   8. netbsd-patches/devsw-module-init.sh on a hard-linked copy of the
 #      NetBSD tree (scripts/test-devsw-module-init.sh); skipped without one
 #   9. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
@@ -55,6 +56,7 @@ done
 step "7. QEMU harness, dbsym and root-image unit tests"
 python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
 python3 -m unittest discover -s test-kernel/userland -p 't_*.py'
+python3 -m unittest discover -s test-kernel/modules -p 't_*.py'
 
 step "8. DEVSW_MODULE_INIT script"
 rc=0

@@ -774,15 +774,51 @@ case_stock_module(struct tc *t)
 }
 
 /*
- * /etc/ktest/real-modules: "name kmod-path devnode" per line, written
- * by the image builder from build-modules.sh's list.
+ * /etc/ktest/real-modules (mkimage.sh, from build-modules.sh's choice):
+ * "name /stand/name.kmod [/dev/node ...]" per module, in load order (a
+ * module another one requires comes first and may have no node).
  */
+#define	REAL_MAXMOD	16
+#define	REAL_MAXNODE	4
+
+struct realmod {
+	char	*name, *path;
+	char	*node[REAL_MAXNODE];
+	int	nnode;
+};
+
+/* Split the next line of *pp into words; returns their number. */
+static int
+next_line(char **pp, char **w, int maxw)
+{
+	char *p = *pp;
+	int n = 0;
+
+	while (*p != '\0' && *p != '\n') {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '\n')
+			break;
+		if (n < maxw)
+			w[n++] = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n')
+			p++;
+		if (*p == ' ' || *p == '\t')
+			*p++ = '\0';
+	}
+	if (*p == '\n')
+		*p++ = '\0';
+	*pp = p;
+	return n;
+}
+
 static void
 case_real_modules(struct tc *t)
 {
 	static char list[4096];
-	char *p, *w[3];
-	int fd, n, i, round, e, nmod = 0;
+	struct realmod mods[REAL_MAXMOD];
+	char *p, *w[2 + REAL_MAXNODE];
+	int fd, n, i, j, k, round, e, nmod = 0, nopen = 0;
 	long len;
 
 	fd = sys_open("/etc/ktest/real-modules", O_RDONLY);
@@ -794,46 +830,69 @@ case_real_modules(struct tc *t)
 	if (!check(t, len > 0, "read /etc/ktest/real-modules"))
 		return;
 	list[len] = '\0';
-	for (p = list; *p != '\0' && t->status != 1;) {
-		for (n = 0; n < 3; n++) {
-			while (*p == ' ' || *p == '\t')
-				p++;
-			w[n] = p;
-			while (*p != '\0' && *p != ' ' && *p != '\t' &&
-			    *p != '\n')
-				p++;
-			if (*p == ' ' || *p == '\t')
-				*p++ = '\0';
-		}
-		while (*p != '\0' && *p != '\n')
-			p++;
-		if (*p == '\n')
-			*p++ = '\0';
-		if (*w[0] == '#' || *w[0] == '\0')
+	for (p = list; *p != '\0' && nmod < REAL_MAXMOD;) {
+		n = next_line(&p, w, 2 + REAL_MAXNODE);
+		if (n < 2 || *w[0] == '#')
 			continue;
+		mods[nmod].name = w[0];
+		mods[nmod].path = w[1];
+		mods[nmod].nnode = n - 2;
+		for (j = 2; j < n; j++)
+			mods[nmod].node[j - 2] = w[j];
+		nopen += n > 2;
 		nmod++;
-		for (round = 0; round < 2; round++) {
-			e = mod_load(w[1]);
-			if (!check(t, e == 0, "%s: load %s: %s", w[0], w[1],
-			    errname(e)))
-				break;
-			check(t, mod_loaded(w[0]) == 1,
-			    "%s: not in modstat", w[0]);
-			for (i = 0; i < 3; i++) {
-				fd = sys_open(w[2], O_RDONLY);
-				if (!check(t, fd >= 0, "%s: open %s: %s", w[0],
-				    w[2], errname(-fd)))
-					break;
-				check(t, sys_close(fd) == 0, "%s: close",
-				    w[0]);
-			}
-			e = mod_unload(w[0]);
-			check(t, e == 0, "%s: unload: %s", w[0], errname(e));
-		}
-		so(t, "%s: loaded, %s opened and closed, unloaded, twice%s",
-		    w[0], w[2], t->status == 1 ? " -- FAILED" : "");
 	}
-	check(t, nmod >= 3, "only %d real modules listed", nmod);
+
+	/* Load all, open and close every node, unload all (reverse). */
+	for (round = 0; round < 2 && t->status != 1; round++) {
+		for (i = 0; i < nmod; i++) {
+			e = mod_load(mods[i].path);
+			if (!check(t, e == 0, "round %d: %s: load %s: %s",
+			    round, mods[i].name, mods[i].path, errname(e))) {
+				nmod = i;
+				break;
+			}
+			check(t, mod_loaded(mods[i].name) == 1,
+			    "%s: loaded but not in modstat", mods[i].name);
+		}
+		for (i = 0; i < nmod; i++) {
+			for (j = 0; j < mods[i].nnode; j++) {
+				for (k = 0; k < 3; k++) {
+					fd = sys_open(mods[i].node[j],
+					    O_RDONLY);
+					if (!check(t, fd >= 0, "%s: open %s:"
+					    " %s", mods[i].name,
+					    mods[i].node[j], errname(-fd)))
+						break;
+					check(t, sys_close(fd) == 0,
+					    "%s: close %s", mods[i].name,
+					    mods[i].node[j]);
+				}
+			}
+		}
+		for (i = nmod - 1; i >= 0; i--) {
+			e = mod_unload(mods[i].name);
+			check(t, e == 0, "round %d: %s: unload: %s", round,
+			    mods[i].name, errname(e));
+		}
+	}
+	for (i = 0; i < nmod; i++) {
+		char nodes[128];
+		size_t off = 0;
+
+		nodes[0] = '\0';
+		for (j = 0; j < mods[i].nnode; j++)
+			off += fmt(nodes + off, sizeof(nodes) - off, " %s",
+			    mods[i].node[j]);
+		if (mods[i].nnode == 0)
+			so(t, "%s: loaded (required by the next), unloaded,"
+			    " twice", mods[i].name);
+		else
+			so(t, "%s: loaded,%s opened and closed 3 times,"
+			    " unloaded, twice", mods[i].name, nodes);
+	}
+	check(t, nopen >= 3, "only %d real modules with a device node",
+	    nopen);
 }
 
 /*

@@ -6,8 +6,9 @@
 # little-endian image (Debian's makefs) holding
 #	/sbin/init			INIT (test-kernel/userland/build.sh)
 #	/stand/<name>.kmod		every MODDIR/*.kmod
-#	/etc/ktest/real-modules		"name /stand/name.kmod /dev/node" per
-#					line of MODDIR/real-modules.txt
+#	/etc/ktest/real-modules		"name /stand/name.kmod [/dev/node ...]"
+#					per module of MODDIR/real-modules.txt,
+#					in load order
 #	/dev/...			console, null, zero, md0a, rmd0a
 #					(majors from SYSDIR's majors.amd64),
 #					ktctl, ktmodN, ktmodbN (ktmod.h) and
@@ -63,12 +64,22 @@ cp "$init" "$stage/sbin/init"
 		node "ktmodb$u" block "$ktb" "$u"
 	done
 	if [[ -f $mods/real-modules.txt ]]; then
-		# name kmod-path devnode type major minor
+		# build-modules.sh: "name kmod-path devnode type major minor"
+		# per device node, in load order; "- - - -" for a module that
+		# is only required by another.  init.c's list: one line per
+		# module, "name /stand/name.kmod [devnode ...]".
+		declare -A nodes=()
+		order=()
 		while read -r name _ dev type maj min; do
 			[[ -z $name || $name == \#* ]] && continue
+			[[ -v nodes[$name] ]] || { order+=("$name"); nodes[$name]=; }
+			[[ $dev == - ]] && continue
 			node "${dev#/dev/}" "$type" "$maj" "$min"
-			echo "$name /stand/$name.kmod $dev" >> "$stage/etc/ktest/real-modules"
+			nodes[$name]+=" $dev"
 		done < "$mods/real-modules.txt"
+		for name in "${order[@]}"; do
+			echo "$name /stand/$name.kmod${nodes[$name]}"
+		done > "$stage/etc/ktest/real-modules"
 	fi
 	echo "./etc type=dir"
 	echo "./etc/ktest type=dir"

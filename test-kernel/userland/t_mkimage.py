@@ -52,7 +52,9 @@ class MkimageTest(unittest.TestCase):
     def test_image_and_spec(self):
         with open(os.path.join(self.mods, "real-modules.txt"), "w") as f:
             f.write("# name kmod devnode type major minor\n"
-                    "vnd /x/vnd.kmod /dev/rvnd0d char 41 3\n")
+                    "zlib /x/zlib.kmod - - - -\n"
+                    "vnd /x/vnd.kmod /dev/rvnd0d char 41 3\n"
+                    "vnd /x/vnd.kmod /dev/vnd0d block 14 3\n")
         r = self.mkimage("-k")
         self.assertEqual(r.returncode, 0, r.stderr)
         spec = self.spec()
@@ -65,12 +67,14 @@ class MkimageTest(unittest.TestCase):
                      "./dev/ktmod15 type=char mode=0600 device=netbsd,501,15",
                      "./dev/ktmodb0 type=block mode=0600 device=netbsd,250,0",
                      "./dev/rvnd0d type=char mode=0600 device=netbsd,41,3",
+                     "./dev/vnd0d type=block mode=0600 device=netbsd,14,3",
                      "./sbin/init type=file mode=0755",
                      "./stand/ktmod.kmod type=file mode=0644",
                      "./stand/vnd.kmod type=file mode=0644"):
             self.assertIn(line, spec)
         with open(os.path.join(self.img + ".stage", "etc/ktest/real-modules")) as f:
-            self.assertEqual(f.read(), "vnd /stand/vnd.kmod /dev/rvnd0d\n")
+            self.assertEqual(f.read(), "zlib /stand/zlib.kmod\n"
+                                       "vnd /stand/vnd.kmod /dev/rvnd0d /dev/vnd0d\n")
         with open(self.img, "rb") as f:
             f.seek(SBLOCK_UFS1 + 1372)          # struct fs: fs_magic
             self.assertEqual(struct.unpack("<i", f.read(4))[0], FS_UFS1_MAGIC)
