@@ -8,7 +8,9 @@
 #   4. stress on the host kernel (release build, LC_STRESS_SCALE, default 50)
 #   5. model checking with shuttle, including the deliberately broken protocols
 #   6. kernel objects for amd64, aarch64, i386 + kernel lint
-#   7. the QEMU harness's own unit tests (recorded console logs)
+#   7. the QEMU harness's own unit tests (recorded console logs), those of
+#      the ATF test programs (test-kernel/atf/), and kyua running the
+#      recorded consoles as ATF test programs; skipped without kyua
 #   8. netbsd-patches/devsw-module-init.sh on a hard-linked copy of the
 #      NetBSD tree (scripts/test-devsw-module-init.sh); skipped without one
 #   9. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
@@ -51,8 +53,16 @@ for arch in x86_64 aarch64 i386; do
 		"target/kernel-obj/$arch/rust_localcount-lockdebug.o"
 done
 
-step "7. QEMU harness unit tests"
+step "7. QEMU harness unit tests, ATF test programs under kyua"
 python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
+python3 -m unittest discover -s test-kernel/atf -p 't_*.py'
+rc=0
+test-kernel/atf/ktest_kyua.py recordings || rc=$?
+case $rc in
+0) ;;
+77) skipped+=("kyua check of the ATF test programs (kyua not installed)") ;;
+*) exit "$rc" ;;
+esac
 
 step "8. DEVSW_MODULE_INIT script"
 rc=0
