@@ -235,7 +235,8 @@ def check_recordings(out: str, expected_file: str) -> bool:
     problems += check_junit(os.path.join(directory, "junit.xml"), actual)
     print("kyua: %d recorded consoles replayed, %d also read back from a results directory"
           % (len(logs), len(RESULTS_MODE_RECORDINGS)))
-    return report(problems, summary, "every case as %s says" % os.path.basename(expected_file))
+    return report(problems, summary, "every case as %s says (the failures are those the "
+                  "recordings show)" % os.path.basename(expected_file))
 
 
 def main(argv: list[str] | None = None) -> int:
