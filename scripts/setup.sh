@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh -- install what building and testing need on a Debian machine:
 #   Debian packages (clang-19 for the header checks and the NetBSD kernel,
-#   binutils for the aarch64 object, QEMU for the kernel tests), Debian's
+#   binutils for the aarch64 object, kyua to run the ATF test programs of
+#   the kernel suite, QEMU for the kernel tests), Debian's
 #   rust-src matching the stable toolchain (for -Zbuild-std=core).  The
 #   header generator, cbindgen, is a build dependency of the crate (locked
 #   by Cargo.lock), not a separate install.  Idempotent.
@@ -10,8 +11,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 # Always: clang-19 (header checks), the aarch64 binutils (kernel object),
-# makefs (the userland image builder's unit test).
-pkgs=(clang-19 llvm-19 binutils-aarch64-linux-gnu python3 makefs)
+# makefs (the userland image builder's unit test), kyua (runs the kernel
+# suite's ATF test programs; test.sh checks them against recorded consoles
+# even without a NetBSD tree).
+pkgs=(clang-19 llvm-19 binutils-aarch64-linux-gnu python3 makefs kyua)
 # With a NetBSD tree (the kernel stage): what its kernel build and the QEMU
 # runs need (gdb: fast-path instruction counts).
 if [[ -f ${NETBSDSRCDIR:-/usr/src}/sys/kern/subr_localcount.c ]]; then

@@ -8,9 +8,11 @@
 #   4. stress on the host kernel (release build, LC_STRESS_SCALE, default 50)
 #   5. model checking with shuttle, including the deliberately broken protocols
 #   6. kernel objects for amd64, aarch64, i386 + kernel lint
-#   7. unit tests of the QEMU harness (recorded console logs), dbsym.py
-#      (sample ELF kernels), mkimage.sh (a root image from a fake tree) and
-#      build-modules.sh (its checks on sample objects)
+#   7. unit tests of the QEMU harness (recorded console logs), of the ATF
+#      test programs (test-kernel/atf/), dbsym.py (sample ELF kernels),
+#      mkimage.sh (a root image from a fake tree) and build-modules.sh (its
+#      checks on sample objects); kyua running the recorded consoles as ATF
+#      test programs (skipped without kyua)
 #   8. netbsd-patches/devsw-module-init.sh on a hard-linked copy of the
 #      NetBSD tree (scripts/test-devsw-module-init.sh); skipped without one
 #   9. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
@@ -53,11 +55,18 @@ for arch in x86_64 aarch64 i386; do
 		"target/kernel-obj/$arch/rust_localcount-lockdebug.o"
 done
 
-step "7. QEMU harness, dbsym and root-image unit tests"
+step "7. harness, dbsym, root-image, module-build unit tests; ATF programs under kyua"
 python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
+python3 -m unittest discover -s test-kernel/atf -p 't_*.py'
 python3 -m unittest discover -s test-kernel/userland -p 't_*.py'
 python3 -m unittest discover -s test-kernel/modules -p 't_*.py'
-
+rc=0
+test-kernel/atf/ktest_kyua.py recordings || rc=$?
+case $rc in
+0) ;;
+77) skipped+=("kyua check of the ATF test programs (kyua not installed)") ;;
+*) exit "$rc" ;;
+esac
 step "8. DEVSW_MODULE_INIT script"
 rc=0
 scripts/test-devsw-module-init.sh || rc=$?

@@ -17,7 +17,8 @@
 #         rust-broken-devsw  rust built with the DELIBERATELY WRONG feature
 #                         broken-devsw-no-reference: the devsw cases must fail
 #   -o  results directory (default target/ktest/results); each run first
-#       removes the previous run's result files there
+#       removes the previous run's result files there.  With kyua installed,
+#       kyua also runs the results as ATF test programs: OUTDIR/kyua/
 #   -B  build only, do not boot
 #   -N  do not compile every modular driver of sys/modules (the
 #       "N modules built, M failed" report of build-modules.sh -a)
@@ -77,8 +78,8 @@ mkdir -p "$work" "$out"
 # Each run starts from an empty results directory: remove what an earlier
 # run wrote there (only those files), so that no old console log sits next
 # to the new summary.
-$build_only || rm -f "$out"/*.console "$out"/results.tps "$out"/junit.xml \
-	"$out"/summary.json
+$build_only || rm -rf "$out"/*.console "$out"/results.tps "$out"/junit.xml \
+	"$out"/summary.json "$out"/kyua
 
 # ---- 1. the patched tree: hard-linked copy + netbsd-patches/apply.sh ----
 # and devsw-module-init.sh (for the modules; built-in drivers do not change)
@@ -207,4 +208,12 @@ for v in $variants; do
 		runs+=("$v:$n:$work/obj/$v/netbsd")
 	done
 done
-exec python3 "$here/ktest_matrix.py" --out "$out" "${runs[@]}"
+# kyua (ATF's runner) then runs the results as ATF test programs, as a
+# NetBSD developer would read them (test-kernel/atf/; $out/kyua/).
+kyua=()
+if command -v kyua >/dev/null; then
+	kyua=(--kyua)
+else
+	log "kyua not installed: the results are not run through kyua (apt-get install kyua)"
+fi
+exec python3 "$here/ktest_matrix.py" --out "$out" "${kyua[@]}" "${runs[@]}"

@@ -2,19 +2,24 @@
 """ktest_matrix: boot several test kernels at several vCPU counts, one after
 the other, and report all results together (called by ktest.sh).
 
-Usage: ktest_matrix.py --out DIR VARIANT:SMP:KERNEL ...
+Usage: ktest_matrix.py --out DIR [--kyua] VARIANT:SMP:KERNEL ...
 
 Writes DIR/results.tps (ATF), DIR/junit.xml, DIR/summary.json and one console
 log per boot (DIR/<variant>_smp<N>.console), prints a per-boot table, every
-failure, and the final "N passed, N failed" line.  Exit status 0 only if
-every boot ran every case to a pass (or skip) and ended cleanly.
+failure, and the final "N passed, N failed" line.  With --kyua, kyua then
+runs the boots' results as ATF test programs (atf/ktest_kyua.py results DIR:
+DIR/kyua/ holds kyua's results and reports) and must report every case as
+the harness does.  Exit status 0 only if every boot ran every case to a pass
+(or skip) and ended cleanly (and kyua agreed).
 """
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, "harness"), os.path.join(HERE, "atf")]
 import ktest_harness as kh  # noqa: E402
+import ktest_kyua  # noqa: E402
 
 
 def main(argv=None):
@@ -24,6 +29,8 @@ def main(argv=None):
                    help="seconds per boot (default %(default)g)")
     p.add_argument("--case-timeout", type=float, default=120.0,
                    help="seconds per case (default %(default)g)")
+    p.add_argument("--kyua", action="store_true",
+                   help="also run the results through kyua (ATF test programs)")
     p.add_argument("runs", nargs="+", metavar="VARIANT:SMP:KERNEL")
     a = p.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
@@ -35,6 +42,7 @@ def main(argv=None):
         results.append(kh.run_boot(kernel, int(smp), label, timeout=a.timeout,
                                    case_timeout=a.case_timeout, console_log=log))
     paths = kh.write_reports(results, a.out)
+    kyua_ok = ktest_kyua.check_results(a.out) if a.kyua else True
     print()
     print("%-22s %8s %8s %8s %9s" % ("boot", "passed", "failed", "skipped", "seconds"))
     for r in results:
@@ -44,7 +52,7 @@ def main(argv=None):
     kh.print_failures(results)
     print("results: %s" % ", ".join(sorted(paths.values())))
     print(kh.summary_line(results))
-    return kh.exit_status(results)
+    return kh.exit_status(results) if kyua_ok else 1
 
 
 if __name__ == "__main__":
