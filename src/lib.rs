@@ -13,12 +13,15 @@
 //!   calls the protocol.
 //! * [`localcount`] -- the localcount(9) protocol (acquire, release, drain),
 //!   written once, generic over the kernel primitives.
+//! * [`sys`] -- the C mirrors: the opaque kernel types, `struct
+//!   localcount`, `struct bdevsw`/`struct cdevsw`, and (kernel builds) the
+//!   kernel symbols the library imports.
 //! * [`kernel`] -- the [`kernel::Kernel`] trait: the few primitives the
 //!   protocol needs (percpu(9), kpreempt, spl, xcall(9), mutex(9),
 //!   condvar(9), panic), plus RAII guards over them.
 //! * [`backend`] -- implementations of [`kernel::Kernel`]: the real NetBSD
-//!   kernel (through `ffi::kernel`, kernel builds only: the one place that
-//!   imports kernel symbols) and, behind the `host` feature, a std-backed
+//!   kernel (through `sys::imports`, kernel builds only: the one place
+//!   that imports kernel symbols) and, behind the `host` feature, a std-backed
 //!   simulation of a multiprocessor kernel used by the tests.
 //! * [`devsw`], [`autoconf`] -- the seed's reference-acquire layer on top of
 //!   localcount(9): `bdevsw_lookup_acquire`/`cdevsw_lookup_acquire` and
@@ -30,16 +33,24 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// The layers, bottom up (cbindgen emits the header's constants in this
+// order too: sys::conf's, kernel's, localcount's).
+pub mod sys;
+// The traits over the kernel, and KASSERT on top of them.
+pub mod kernel;
 #[macro_use]
 pub mod diag;
-pub mod autoconf;
-pub mod backend;
-pub mod devsw;
-pub mod ffi;
-pub mod kernel;
+// The algorithms: localcount(9) ...
 pub mod localcount;
+// ... and the reference layer built on it.
+pub mod autoconf;
+pub mod devsw;
+// The C API.
+pub mod ffi;
+// The implementations of the kernel traits.
+pub mod backend;
 
-pub use localcount::LocalCount;
+pub use sys::localcount::LocalCount;
 
 #[cfg(all(not(feature = "host"), not(test)))]
 mod panic_handler;

@@ -20,8 +20,9 @@ use rust_localcount::backend::host::devsw::{
     ModSource, EINVAL, ENXIO, SYS_DEVSWS,
 };
 use rust_localcount::backend::host::{self, Machine};
-use rust_localcount::devsw::{bdevsw, cdevsw, major, makedev, NODEV};
 use rust_localcount::ffi::exports::*;
+use rust_localcount::sys::conf::{bdevsw, cdevsw};
+use rust_localcount::sys::types::{major, makedev, NODEV};
 use rust_localcount::LocalCount;
 
 const LIMIT: Duration = Duration::from_secs(120);

@@ -1,7 +1,7 @@
 //! Implementations of [`crate::kernel::Kernel`].
 //!
-//! * `netbsd`: the real kernel, through `crate::ffi::kernel` (kernel builds
-//!   only: not in the documentation of a `host` build).
+//! * `netbsd`: the real kernel, through `crate::sys::imports` (kernel
+//!   builds only: not in the documentation of a `host` build).
 //! * `host` (feature `host`): a simulated multiprocessor kernel on std
 //!   threads, for the tests.
 //!

@@ -15,9 +15,12 @@ use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 use super::sync::{lock, Mutex};
 use super::{with_ctx, HostCondvar, HostMutex};
-use crate::devsw::{bdevsw, cdevsw, dev_t, Devsw, MAXDEVSW};
-use crate::kernel::{cfdriver, DevswKernel, DevswRefs, DevswTables, Kernel};
-use crate::localcount::{self, LocalCount};
+use crate::devsw::Devsw;
+use crate::kernel::{DevswKernel, DevswTables, Kernel};
+use crate::localcount;
+use crate::sys::conf::{bdevsw, cdevsw, DevswRefs, MAXDEVSW};
+use crate::sys::localcount::LocalCount;
+use crate::sys::types::{cfdriver, dev_t, kcondvar, kmutex};
 
 /// `EINVAL`.
 pub const EINVAL: c_int = 22;
@@ -177,10 +180,7 @@ pub(super) fn tables<D: HostTable>() -> DevswTables<D> {
     with_devsw(|d| D::table(d).tables())
 }
 
-pub(super) fn interlock() -> (
-    NonNull<crate::kernel::kcondvar>,
-    NonNull<crate::kernel::kmutex>,
-) {
+pub(super) fn interlock() -> (NonNull<kcondvar>, NonNull<kmutex>) {
     with_devsw(|d| (d.devsw_cv.as_nonnull(), d.device_lock.as_nonnull()))
 }
 
