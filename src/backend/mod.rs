@@ -1,4 +1,7 @@
-//! Implementations of [`crate::kernel::Kernel`].
+//! Implementations of [`crate::kernel::Kernel`] (and of
+//! [`crate::kernel::DevswKernel`] and [`crate::kernel::AutoconfKernel`]).
+//! A backend builds on [`crate::sys`] and [`crate::kernel`] only: it never
+//! calls the C exports of [`crate::ffi`].
 //!
 //! * `netbsd`: the real kernel, through `crate::sys::imports` (kernel
 //!   builds only: not in the documentation of a `host` build).
