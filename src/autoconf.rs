@@ -28,8 +28,10 @@
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr::NonNull;
 
-use crate::kernel::{cfdriver, device, AutoconfKernel, PanicMsg};
-use crate::localcount::{self, LocalCount};
+use crate::kernel::{AutoconfKernel, PanicMsg};
+use crate::localcount;
+use crate::sys::localcount::LocalCount;
+use crate::sys::types::{cfdriver, device};
 
 /// The device's localcount, which autoconf allocates for every device.
 fn device_lc_ptr<K: AutoconfKernel>(

@@ -44,121 +44,14 @@
 //! kernel glue checks them against `<sys/conf.h>` with `CTASSERT`s, so a
 //! layout mismatch fails the kernel build.
 
-use core::ffi::c_void;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use crate::kernel::{DevswKernel, DevswTables, PszRead};
-use crate::localcount::{self, LocalCount};
-
-/// `dev_t` (NetBSD's is `uint64_t`).
-#[allow(non_camel_case_types)]
-pub type dev_t = u64;
-
-/// `NODEV`: `(dev_t)(-1)`.
-pub const NODEV: dev_t = u64::MAX;
-
-/// `MAXDEVSW` of `subr_devsw.c`: the number of majors of a grown table.
-pub const MAXDEVSW: usize = 512;
-
-/// `major(dev)`: `(devmajor_t)(((uint32_t)(x) & 0x000fff00) >> 8)`.
-#[inline(always)]
-pub const fn major(dev: dev_t) -> i32 {
-    (((dev as u32) & 0x000f_ff00) >> 8) as i32
-}
-
-/// `minor(dev)`.
-#[inline(always)]
-pub const fn minor(dev: dev_t) -> i32 {
-    ((((dev as u32) & 0xfff0_0000) >> 12) | ((dev as u32) & 0x0000_00ff)) as i32
-}
-
-/// `makedev(major, minor)`.
-#[inline(always)]
-pub const fn makedev(maj: i32, min: i32) -> dev_t {
-    let (x, y) = (maj as u64, min as u64);
-    ((x << 8) & 0x000f_ff00) | ((y << 12) & 0xfff0_0000) | (y & 0x0000_00ff)
-}
-
-/// `struct bdevsw` of `<sys/conf.h>` with the seed's `d_localcount`, as far
-/// as this library needs it.
-///
-/// The nine operations (`d_open` ... `d_devtounit`) and `d_cfdriver` are
-/// pointers the library never touches; `d_localcount` follows `d_flag`
-/// (the patch puts it last, so that no existing member moves).
-///
-/// cbindgen:no-export
-#[repr(C)]
-#[allow(non_camel_case_types)]
-pub struct bdevsw {
-    /// `d_open`, `d_cancel`, `d_close`, `d_strategy`, `d_ioctl`, `d_dump`,
-    /// `d_psize`, `d_discard`, `d_devtounit`, `d_cfdriver`.
-    pub d_ops: [*const c_void; 10],
-    /// `d_flag` (`D_DISK`, `D_MPSAFE`, ...).
-    pub d_flag: core::ffi::c_int,
-    /// The seed's reference count: set by `DEVSW_MODULE_INIT` in modular
-    /// drivers; NULL in built-in ones.
-    pub d_localcount: *mut LocalCount,
-}
-
-/// `struct cdevsw` of `<sys/conf.h>` with the seed's `d_localcount`, as far
-/// as this library needs it (see [`bdevsw`]).
-///
-/// cbindgen:no-export
-#[repr(C)]
-#[allow(non_camel_case_types)]
-pub struct cdevsw {
-    /// `d_open`, `d_cancel`, `d_close`, `d_read`, `d_write`, `d_ioctl`,
-    /// `d_stop`, `d_tty`, `d_poll`, `d_mmap`, `d_kqfilter`, `d_discard`,
-    /// `d_devtounit`, `d_cfdriver`.
-    pub d_ops: [*const c_void; 14],
-    /// `d_flag`.
-    pub d_flag: core::ffi::c_int,
-    /// See [`bdevsw::d_localcount`].
-    pub d_localcount: *mut LocalCount,
-}
-
-// SAFETY: a devsw is immutable C data while it is attached (the kernel
-// declares it `const`); the library only reads it.
-unsafe impl Sync for bdevsw {}
-// SAFETY: as above.
-unsafe impl Sync for cdevsw {}
-// SAFETY: as above; no thread affinity.
-unsafe impl Send for bdevsw {}
-// SAFETY: as above.
-unsafe impl Send for cdevsw {}
-
-/// Offset of `d_localcount` in `struct bdevsw` (LP64).  The kernel glue
-/// checks it against `<sys/conf.h>` at compile time.
-#[cfg(target_pointer_width = "64")]
-pub const BDEVSW_D_LOCALCOUNT_OFFSET: usize = 88;
-/// Offset of `d_localcount` in `struct bdevsw` (ILP32).
-#[cfg(not(target_pointer_width = "64"))]
-pub const BDEVSW_D_LOCALCOUNT_OFFSET: usize = 44;
-/// Offset of `d_localcount` in `struct cdevsw` (LP64).
-#[cfg(target_pointer_width = "64")]
-pub const CDEVSW_D_LOCALCOUNT_OFFSET: usize = 120;
-/// Offset of `d_localcount` in `struct cdevsw` (ILP32).
-#[cfg(not(target_pointer_width = "64"))]
-pub const CDEVSW_D_LOCALCOUNT_OFFSET: usize = 60;
-
-// The mirrors' layout: d_localcount where the header says, and last.
-static_assertions::const_assert_eq!(
-    core::mem::offset_of!(bdevsw, d_localcount),
-    BDEVSW_D_LOCALCOUNT_OFFSET
-);
-static_assertions::const_assert_eq!(
-    core::mem::offset_of!(cdevsw, d_localcount),
-    CDEVSW_D_LOCALCOUNT_OFFSET
-);
-static_assertions::const_assert_eq!(
-    core::mem::size_of::<bdevsw>(),
-    BDEVSW_D_LOCALCOUNT_OFFSET + core::mem::size_of::<usize>()
-);
-static_assertions::const_assert_eq!(
-    core::mem::size_of::<cdevsw>(),
-    CDEVSW_D_LOCALCOUNT_OFFSET + core::mem::size_of::<usize>()
-);
+use crate::localcount;
+use crate::sys::conf::{bdevsw, cdevsw};
+use crate::sys::localcount::LocalCount;
+use crate::sys::types::{dev_t, major, NODEV};
 
 /// A kind of device switch: [`bdevsw`] or [`cdevsw`].
 pub trait Devsw: Sized + 'static {

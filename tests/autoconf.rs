@@ -24,7 +24,7 @@ use rust_localcount::backend::host::autoconf::{
 };
 use rust_localcount::backend::host::{self, Host, Machine};
 use rust_localcount::ffi::exports::*;
-use rust_localcount::kernel::{cfdriver, device};
+use rust_localcount::sys::types::{cfdriver, device};
 
 const LIMIT: Duration = Duration::from_secs(120);
 const ALIVE: u32 = 0x4b54_414c;

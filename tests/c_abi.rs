@@ -9,7 +9,7 @@ use std::mem::{align_of, offset_of, size_of};
 
 use common::Obj;
 use rust_localcount::backend::host::Machine;
-use rust_localcount::kernel::{kcondvar, kmutex};
+use rust_localcount::sys::types::{kcondvar, kmutex};
 use rust_localcount::LocalCount;
 
 mod plain {

@@ -1,7 +1,8 @@
 //! The devsw reference layer (`bdevsw_lookup_acquire`, `cdevsw_lookup_acquire`,
 //! `bdevsw_release`, `cdevsw_release`) through the C ABI, on the host kernel
 //! with its simulated devsw tables and the patched `devsw_attach` /
-//! `devsw_detach` / `cdev_open` (backend::host::devsw): built-in entries,
+//! `devsw_detach` (backend::host::devsw) and `cdev_open` (tests/common,
+//! through the C exports as the kernel calls them): built-in entries,
 //! the EINVAL rule for modules, detach waiting for an open in progress,
 //! attach/detach against lookup-acquire storms, table growth, concurrent
 //! detaches.
@@ -14,14 +15,15 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
 
-use common::within;
+use common::{cdev_open, within, ENXIO};
 use rust_localcount::backend::host::devsw::{
-    cdev_open, cdevsw_majors, devsw_attach, devsw_detach, install_builtin_cdevsw, with_module,
-    ModSource, EINVAL, ENXIO, SYS_DEVSWS,
+    cdevsw_majors, devsw_attach, devsw_detach, install_builtin_cdevsw, with_module, ModSource,
+    EINVAL, SYS_DEVSWS,
 };
 use rust_localcount::backend::host::{self, Machine};
-use rust_localcount::devsw::{bdevsw, cdevsw, major, makedev, NODEV};
 use rust_localcount::ffi::exports::*;
+use rust_localcount::sys::conf::{bdevsw, cdevsw};
+use rust_localcount::sys::types::{major, makedev, NODEV};
 use rust_localcount::LocalCount;
 
 const LIMIT: Duration = Duration::from_secs(120);

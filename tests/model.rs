@@ -149,13 +149,12 @@ use shuttle::rand::Rng;
 use rust_localcount::backend::host::{
     self, sync, sync::thread, Host, HostCondvar, HostMutex, Machine,
 };
-use rust_localcount::kernel::{
-    kcondvar, kmutex, percpu, Interlock, Kernel, PanicMsg, PerCpuSlot, Spl, XcFunc,
-};
+use rust_localcount::kernel::{Interlock, Kernel, PanicMsg, PerCpuSlot, Spl};
 use rust_localcount::localcount::{
     acquire_with, drain_with, fini, init, release_with, Correct, NoPreemptInRelease,
     NoSplAroundUpdate, Variant, POISON,
 };
+use rust_localcount::sys::types::{kcondvar, kmutex, percpu, XcFunc};
 use rust_localcount::LocalCount;
 
 /// CPUs of the model machine.
@@ -482,10 +481,11 @@ fn interrupt_release_vs_drain<K: Kernel + 'static, V: Variant + 'static>() {
 /// torn down under it.
 fn devsw_two_majors_vs_lookups() {
     use rust_localcount::backend::host::devsw::{devsw_attach, devsw_detach};
-    use rust_localcount::devsw::{cdevsw, makedev};
     use rust_localcount::ffi::exports::{
         cdevsw_lookup_acquire, cdevsw_lookup_acquire_major, cdevsw_release, cdevsw_release_major,
     };
+    use rust_localcount::sys::conf::cdevsw;
+    use rust_localcount::sys::types::makedev;
     struct Sw {
         sw: cdevsw,
         /// Per-major driver state (pud's per-server state) and the devsw.

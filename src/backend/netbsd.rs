@@ -3,13 +3,13 @@
 use core::ffi::{c_char, c_int, c_longlong, c_void};
 use core::ptr::NonNull;
 
-use crate::devsw::{bdevsw, cdevsw};
-use crate::ffi::kernel as k;
 use crate::kernel::{
-    cfdriver, device, kcondvar, kmutex, lwp, percpu, AutoconfKernel, DevswKernel, DevswTables,
-    Interlock, Kernel, KernelSlot, PanicMsg, Psz, Spl, XcFunc,
+    AutoconfKernel, DevswKernel, DevswTables, Interlock, Kernel, KernelSlot, PanicMsg, Psz, Spl,
 };
-use crate::LocalCount;
+use crate::sys::conf::{bdevsw, cdevsw};
+use crate::sys::imports as k;
+use crate::sys::localcount::LocalCount;
+use crate::sys::types::{cfdriver, device, kcondvar, kmutex, lwp, percpu, XcFunc};
 
 /// The running NetBSD kernel.
 pub struct NetBSD;

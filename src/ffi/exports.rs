@@ -14,9 +14,12 @@ use core::ptr::NonNull;
 
 use crate::autoconf;
 use crate::backend::Current;
-use crate::devsw::{self, bdevsw, cdevsw, dev_t};
-use crate::kernel::{cfdriver, device, kcondvar, kmutex, Interlock, Kernel, PanicMsg};
-use crate::localcount::{self, LocalCount};
+use crate::devsw;
+use crate::kernel::{Interlock, Kernel, PanicMsg};
+use crate::localcount;
+use crate::sys::conf::{bdevsw, cdevsw};
+use crate::sys::localcount::LocalCount;
+use crate::sys::types::{cfdriver, dev_t, device, kcondvar, kmutex};
 
 #[cold]
 #[inline(never)]

@@ -1,9 +1,6 @@
-//! The FFI boundary: the only place with `extern "C"`.
-//!
-//! * [`exports`]: the C API the kernel links against (`<sys/localcount.h>`).
-//! * `kernel`: the kernel symbols this library calls (NetBSD backend only).
+//! The C API: every `extern "C"` function and global that the library
+//! exports (`<sys/localcount.h>`), in [`exports`].  It is the top layer:
+//! nothing else in the crate calls it.  (What the library imports from the
+//! kernel is declared in `crate::sys::imports`.)
 
 pub mod exports;
-/// cbindgen:ignore
-#[cfg(not(feature = "host"))]
-pub mod kernel;

@@ -17,8 +17,10 @@ use std::sync::Arc;
 
 use super::sync::{lock, Mutex};
 use super::{curlwp, preempt_point, with_ctx, HostCondvar, HostMutex};
-use crate::kernel::{cfdriver, device, lwp, AutoconfKernel};
-use crate::localcount::{self, LocalCount};
+use crate::kernel::AutoconfKernel;
+use crate::localcount;
+use crate::sys::localcount::LocalCount;
+use crate::sys::types::{cfdriver, device, kcondvar, kmutex, lwp};
 
 type Host = super::Host;
 
@@ -160,10 +162,7 @@ fn with_ac<R>(f: impl FnOnce(&HostAutoconf) -> R) -> R {
     f(&m.autoconf)
 }
 
-pub(super) fn interlock() -> (
-    NonNull<crate::kernel::kcondvar>,
-    NonNull<crate::kernel::kmutex>,
-) {
+pub(super) fn interlock() -> (NonNull<kcondvar>, NonNull<kmutex>) {
     with_ac(|a| {
         (
             a.config_misc_cv.as_nonnull(),
@@ -172,7 +171,7 @@ pub(super) fn interlock() -> (
     })
 }
 
-pub(super) fn alldevs_lock() -> NonNull<crate::kernel::kmutex> {
+pub(super) fn alldevs_lock() -> NonNull<kmutex> {
     with_ac(|a| a.alldevs_lock.as_nonnull())
 }
 

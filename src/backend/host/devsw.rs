@@ -1,7 +1,9 @@
 //! The host kernel's devsw: the tables of `subr_devsw.c` and config(1)'s
-//! `devsw.c`, and `devsw_attach`/`devsw_detach`/`cdev_open` as the patch set
-//! makes them (netbsd-patches/0002), so that the library's lookup-acquire
-//! and release run against the same protocol as in the kernel.
+//! `devsw.c`, and `devsw_attach`/`devsw_detach` as the patch set makes them
+//! (netbsd-patches/0002), so that the library's lookup-acquire and release
+//! run against the same protocol as in the kernel.  (`cdev_open`, which
+//! calls the library's C exports as the kernel does, is test scaffolding:
+//! `tests/common`.)
 //!
 //! Differences from the kernel, none of which the library can observe: no
 //! `devsw_conv` name table (majors are requested or allocated directly), no
@@ -15,9 +17,12 @@ use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 use super::sync::{lock, Mutex};
 use super::{with_ctx, HostCondvar, HostMutex};
-use crate::devsw::{bdevsw, cdevsw, dev_t, Devsw, MAXDEVSW};
-use crate::kernel::{cfdriver, DevswKernel, DevswRefs, DevswTables, Kernel};
-use crate::localcount::{self, LocalCount};
+use crate::devsw::Devsw;
+use crate::kernel::{DevswKernel, DevswTables, Kernel};
+use crate::localcount;
+use crate::sys::conf::{bdevsw, cdevsw, DevswRefs, MAXDEVSW};
+use crate::sys::localcount::LocalCount;
+use crate::sys::types::{kcondvar, kmutex};
 
 /// `EINVAL`.
 pub const EINVAL: c_int = 22;
@@ -25,8 +30,6 @@ pub const EINVAL: c_int = 22;
 pub const EEXIST: c_int = 17;
 /// `ENOMEM`.
 pub const ENOMEM: c_int = 12;
-/// `ENXIO`.
-pub const ENXIO: c_int = 6;
 
 /// Where the module whose `modcmd` the current LWP runs came from
 /// (`modsrc_t`): what `module_current()` and `module_source()` tell
@@ -177,10 +180,7 @@ pub(super) fn tables<D: HostTable>() -> DevswTables<D> {
     with_devsw(|d| D::table(d).tables())
 }
 
-pub(super) fn interlock() -> (
-    NonNull<crate::kernel::kcondvar>,
-    NonNull<crate::kernel::kmutex>,
-) {
+pub(super) fn interlock() -> (NonNull<kcondvar>, NonNull<kmutex>) {
     with_devsw(|d| (d.devsw_cv.as_nonnull(), d.device_lock.as_nonnull()))
 }
 
@@ -477,40 +477,4 @@ pub fn cdevsw_majors(d: &cdevsw) -> Vec<usize> {
 pub fn xc_barrier() {
     // SAFETY: xc_nop ignores its (null) arguments.
     unsafe { Host::xc_broadcast_wait(super::xc_nop, ptr::null_mut(), ptr::null_mut()) }
-}
-
-/// `cdev_open(dev, ...)` of the patched kernel: look the cdevsw up with a
-/// reference, for a driver with `d_devtounit` (`unit = Some((cd, unit))`)
-/// also the device, call `d_open` (here: `open`), release both.
-pub fn cdev_open(
-    dev: dev_t,
-    unit: impl FnOnce(&cdevsw) -> Option<(NonNull<cfdriver>, c_int)>,
-    open: impl FnOnce(&cdevsw) -> c_int,
-) -> c_int {
-    let mut lc = ptr::null_mut();
-    // SAFETY: the exported C functions, called as the kernel does.
-    let d = unsafe { crate::ffi::exports::cdevsw_lookup_acquire_major(dev, &mut lc) };
-    if d.is_null() {
-        return ENXIO;
-    }
-    // SAFETY: we hold a reference: the cdevsw stays attached.
-    let dr = unsafe { &*d };
-    let rv = match unit(dr) {
-        None => open(dr),
-        Some((cd, u)) => {
-            // SAFETY: cd is a live cfdriver (the caller's).
-            let dv = unsafe { crate::ffi::exports::device_lookup_acquire(cd.as_ptr(), u) };
-            if dv.is_null() {
-                ENXIO
-            } else {
-                let rv = open(dr);
-                // SAFETY: the reference taken above.
-                unsafe { crate::ffi::exports::device_release(dv) };
-                rv
-            }
-        }
-    };
-    // SAFETY: the reference taken above.
-    unsafe { crate::ffi::exports::cdevsw_release_major(d, lc) };
-    rv
 }

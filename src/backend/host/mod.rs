@@ -46,12 +46,12 @@ use std::sync::Arc;
 pub use mutex::{HostCondvar, HostMutex};
 use sync::{host_thread_local, AtomicI64, Token};
 
-use crate::devsw::{bdevsw, cdevsw};
 use crate::kernel::{
-    cfdriver, device, kcondvar, kmutex, lwp, percpu, AutoconfKernel, DevswKernel, DevswTables,
-    Interlock, Kernel, PanicMsg, Psz, Spl, XcFunc,
+    AutoconfKernel, DevswKernel, DevswTables, Interlock, Kernel, PanicMsg, Psz, Spl,
 };
-use crate::LocalCount;
+use crate::sys::conf::{bdevsw, cdevsw};
+use crate::sys::localcount::LocalCount;
+use crate::sys::types::{cfdriver, device, kcondvar, kmutex, lwp, percpu, XcFunc};
 
 /// The host-kernel backend.
 pub struct Host;

@@ -4,7 +4,8 @@ use std::ptr::NonNull;
 
 use super::sync::{lock, wait, Condvar, Mutex};
 use super::{curlwp, sleep, Host};
-use crate::kernel::{kcondvar, kmutex, Kernel, PanicMsg};
+use crate::kernel::{Kernel, PanicMsg};
+use crate::sys::types::{kcondvar, kmutex};
 
 /// A simulated adaptive `kmutex_t`: sleeps when contended, knows its owner.
 pub struct HostMutex {

@@ -1,4 +1,5 @@
-//! Kernel symbols imported by the NetBSD backend.
+//! Kernel symbols imported by the NetBSD backend: every function and
+//! global of the kernel that the library uses, and nothing else.
 //!
 //! Prototypes are NetBSD-current's (`<sys/percpu.h>`, `<sys/xcall.h>`,
 //! `<sys/mutex.h>`, `<sys/condvar.h>`, `<sys/systm.h>`).  `splhigh()` and
@@ -15,9 +16,9 @@
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use core::sync::atomic::{AtomicI32, AtomicPtr};
 
-use crate::devsw::{bdevsw, cdevsw};
-use crate::kernel::{cfdriver, device, kcondvar, kmutex, lwp, percpu, XcFunc};
-use crate::LocalCount;
+use super::conf::{bdevsw, cdevsw, DevswRefs};
+use super::localcount::LocalCount;
+use super::types::{cfdriver, device, kcondvar, kmutex, lwp, percpu, XcFunc};
 
 extern "C" {
     pub fn percpu_alloc(size: usize) -> *mut percpu;
@@ -67,8 +68,8 @@ extern "C" {
     pub static sys_cdevsws: c_int;
     /// `struct devswref *Xdevswref` (subr_devsw.c; made global by the
     /// patch for us): the per-major reference counts.
-    pub static bdevswref: crate::kernel::DevswRefs;
-    pub static cdevswref: crate::kernel::DevswRefs;
+    pub static bdevswref: DevswRefs;
+    pub static cdevswref: DevswRefs;
     /// `kmutex_t device_lock` (`<sys/conf.h>`).
     pub static mut device_lock: kmutex;
     /// `&devsw_cv` (file-static in subr_devsw.c; accessor of the patch).
