@@ -20,6 +20,12 @@
  * the race that the seed's d_localcount (DEVSW_MODULE_INIT) and
  * -current's per-major devsw references close.
  *
+ * After the detach, FINI also waits until no call is inside the driver
+ * (ktmod_active).  What it cannot cover, like any NetBSD driver, is the
+ * return from an entry point after its last mutex_exit: cdev_close and
+ * cdev_read take no devsw reference, and a closed unit no longer keeps
+ * FINI from going on.  That window is a few instructions long.
+ *
  * Built three ways (test-kernel/modules/build-modules.sh):
  *	ktmod		with DEVSW_MODULE_INIT, against the patched tree;
  *	ktmod_nomi	-DKTMOD_NO_MODULE_INIT: devsws without d_localcount,
