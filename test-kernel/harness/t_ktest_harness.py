@@ -86,7 +86,7 @@ class ReplayTest(unittest.TestCase):
         cases = by_name(r)
         self.assertEqual(cases["userland:storm"].session, 1)
         self.assertEqual(cases["devsw:detach_busy"].session, 0)
-        self.assertIn("raced: 41 of 200 unloads went on with calls inside the driver;"
+        self.assertIn("raced: 41 of 200 unloads went on with d_opens inside the driver;"
                       " 128 d_opens were drained by devsw_detach and refused (ENXIO);"
                       " 356 unloads refused (EBUSY) with a unit open",
                       cases["userland:storm"].output)

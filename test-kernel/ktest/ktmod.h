@@ -36,9 +36,9 @@ struct ktmod_stats {
 	unsigned int	ks_loads;		/* MODULE_CMD_INIT succeeded */
 	unsigned int	ks_unloads;		/* MODULE_CMD_FINI succeeded */
 	unsigned int	ks_unload_busy;		/* FINI: a unit open: EBUSY */
-	unsigned int	ks_unload_raced;	/* FINI went on with calls inside
-						   the driver (devsw_detach and
-						   FINI waited for them) */
+	unsigned int	ks_unload_raced;	/* FINI went on with d_opens inside
+						   the driver (devsw_detach waited
+						   for them) */
 	unsigned int	ks_rust;		/* set by the kernel: 1 if it has
 						   options RUST_LOCALCOUNT */
 };

@@ -686,7 +686,7 @@ case_storm(struct tc *t)
 	    cycles);
 	so(t, "driver: %u d_open, %u d_read, %u d_close, in == out",
 	    DELTA(ks_open_in), DELTA(ks_read_in), DELTA(ks_close_in));
-	so(t, "raced: %u of %u unloads went on with calls inside the driver;"
+	so(t, "raced: %u of %u unloads went on with d_opens inside the driver;"
 	    " %u d_opens were drained by devsw_detach and refused (ENXIO);"
 	    " %u unloads refused (EBUSY) with a unit open",
 	    DELTA(ks_unload_raced), cycles, DELTA(ks_opens_refused),

@@ -20,8 +20,8 @@
  * the race that the seed's d_localcount (DEVSW_MODULE_INIT) and
  * -current's per-major devsw references close.
  *
- * After the detach, FINI also waits until no call is inside the driver
- * (ktmod_active).  What it cannot cover, like any NetBSD driver, is the
+ * After the detach, FINI also waits until no d_read or d_close is
+ * inside the driver (ktmod_active).  What it cannot cover, like any NetBSD driver, is the
  * return from an entry point after its last mutex_exit: cdev_close and
  * cdev_read take no devsw reference, and a closed unit no longer keeps
  * FINI from going on.  That window is a few instructions long.
@@ -107,14 +107,19 @@ static const struct cdevsw ktmod_cdevsw = {
  * ktmod_lock protects everything below.  ktmod_isopen[t][u]: unit u of
  * type t (0 block, 1 character) is open (specfs calls d_close only at
  * the last close of a device, so a flag per unit, not a count).
- * ktmod_active: calls inside any entry point, which FINI waits for
- * after the detach.
+ * ktmod_active: d_read and d_close calls inside the driver, which FINI
+ * waits for after the detach (cdev_read and cdev_close take no devsw
+ * reference).  d_open is deliberately not counted there: only the devsw
+ * reference that cdev_open/bdev_open hold protects it.
  */
 static kmutex_t		ktmod_lock;
 static kcondvar_t	ktmod_cv;
 static bool		ktmod_isopen[2][KTMOD_NUNIT];
 static u_int		ktmod_active;
 static bool		ktmod_dying;
+
+/* d_opens inside the driver: statistics only, FINI never waits for it. */
+static volatile u_int	ktmod_opening;
 
 #define	KTMOD_COUNT(field)	atomic_inc_uint(&ktmod_stats.field)
 #define	KTMOD_TYPE(fmt)		((fmt) == S_IFBLK ? 0 : 1)
@@ -152,7 +157,7 @@ ktmod_open(dev_t dev, int flag, int fmt, struct lwp *l)
 	int error = 0;
 
 	KTMOD_COUNT(ks_open_in);
-	ktmod_enter();
+	atomic_inc_uint(&ktmod_opening);
 	kpause("ktmodop", false, 1, NULL);	/* an unload may start here */
 	mutex_enter(&ktmod_lock);
 	if (ktmod_dying) {
@@ -164,7 +169,7 @@ ktmod_open(dev_t dev, int flag, int fmt, struct lwp *l)
 	else
 		ktmod_isopen[KTMOD_TYPE(fmt)][unit] = true;
 	mutex_exit(&ktmod_lock);
-	ktmod_exit();
+	atomic_dec_uint(&ktmod_opening);
 	KTMOD_COUNT(ks_open_out);
 	return error;
 }
@@ -253,7 +258,7 @@ ktmod_fini(void)
 		}
 	}
 	ktmod_dying = true;
-	if (ktmod_active > 0)
+	if (ktmod_opening > 0)
 		KTMOD_COUNT(ks_unload_raced);
 	mutex_exit(&ktmod_lock);
 
