@@ -111,13 +111,13 @@ MAKEVARS=(HAVE_LLVM=yes MKLLVM=yes MKGCC=no MKBINUTILS=no MKCTF=no MKDTRACE=no
 	NOCLANGERROR=yes EXTERNAL_TOOLCHAIN="$ext")
 
 # ---- 3. modules, /sbin/init and the md(4) root image ----------------------
-# ktdev (+ its refused variants) and the real modules go into the image;
+# ktmod (+ its refused variants) and the real modules go into the image;
 # with -a, every modular driver is compiled for the report.
 mods=$work/modules
+build_modules=(env EXTERNAL_TOOLCHAIN="$ext" "$here/modules/build-modules.sh"
+	-s "$src/sys" -u "$NETBSDSRCDIR/sys" -o "$mods" -w "$work/modules-work")
 log "modules: test-kernel/modules/build-modules.sh"
-EXTERNAL_TOOLCHAIN=$ext "$here/modules/build-modules.sh" -s "$src/sys" \
-	-u "$NETBSDSRCDIR/sys" -o "$mods" -w "$work/modules-work" \
-	$($all_modules && echo -a) >&2 || die "module build failed"
+"${build_modules[@]}" $($all_modules && echo -a) >&2 || die "module build failed"
 mkdir -p "$work/userland"
 "$here/userland/build.sh" "$src/sys" "$work/userland/init" ||
 	die "userland build failed"
@@ -195,9 +195,7 @@ for v in $variants; do
 done
 # What the kernel will load must resolve against it, as kobj requires.
 first=${variants%% *}
-EXTERNAL_TOOLCHAIN=$ext "$here/modules/build-modules.sh" -s "$src/sys" \
-	-u "$NETBSDSRCDIR/sys" -o "$mods" -w "$work/modules-work" \
-	-k "$work/obj/$first/netbsd" > "$work/modules-check.log" 2>&1 ||
+"${build_modules[@]}" -k "$work/obj/$first/netbsd" > "$work/modules-check.log" 2>&1 ||
 	{ tail -20 "$work/modules-check.log" >&2; die "modules do not resolve against $first's kernel"; }
 $build_only && { log "build only: done"; exit 0; }
 
