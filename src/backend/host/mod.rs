@@ -342,6 +342,32 @@ pub fn curlwp() -> u64 {
     with_ctx(|c| c.lwp)
 }
 
+/// This CPU's slot of the host percpu(9) allocation `pc` for an LWP that
+/// already has preemption disabled (what [`Kernel::percpu_slot`] returns;
+/// for kernels built on the host's primitives, such as the model
+/// checker's).  Panics if preemption is not disabled or `pc` was freed.
+///
+/// # Safety
+/// `pc` came from the host's `percpu_alloc`.
+pub unsafe fn percpu_slot_disabled(pc: NonNull<percpu>) -> NonNull<AtomicI64> {
+    with_ctx(|c| {
+        assert!(
+            c.nopreempt > 0 || c.intr,
+            "percpu_slot: preemption not disabled"
+        )
+    });
+    let cpu = curcpu();
+    // SAFETY: caller's contract: `pc` is a HostPercpu (never deallocated).
+    let p = unsafe { pc.cast::<HostPercpu>().as_ref() };
+    if p.freed.load(Ordering::SeqCst) {
+        host_panic(format_args!(
+            "percpu_slot: use after free of {:p}",
+            pc.as_ptr()
+        ));
+    }
+    NonNull::from(&p.slots[cpu])
+}
+
 /// A point where a preemptible LWP may be switched out and migrate.
 pub fn preempt_point() {
     with_ctx(maybe_migrate);
@@ -596,25 +622,8 @@ unsafe impl Kernel for Host {
     }
 
     unsafe fn percpu_slot(pc: NonNull<percpu>, _np: &PreemptDisabled<Self>) -> NonNull<AtomicI64> {
-        // The guard's own LWP must still have preemption disabled (and so
-        // still be on the CPU whose slot this is).
-        with_ctx(|c| {
-            assert!(
-                c.nopreempt > 0 || c.intr,
-                "percpu_slot: preemption not disabled"
-            )
-        });
-        let cpu = curcpu();
-        // SAFETY: caller's contract: `pc` is a HostPercpu (never
-        // deallocated).
-        let p = unsafe { pc.cast::<HostPercpu>().as_ref() };
-        if p.freed.load(Ordering::SeqCst) {
-            host_panic(format_args!(
-                "percpu_slot: use after free of {:p}",
-                pc.as_ptr()
-            ));
-        }
-        NonNull::from(&p.slots[cpu])
+        // SAFETY: caller's contract; `_np` keeps preemption disabled.
+        unsafe { percpu_slot_disabled(pc) }
     }
 
     fn kpreempt_disable() {
