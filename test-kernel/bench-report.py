@@ -34,7 +34,7 @@ BASELINE = {"pair_private": "atomic_private", "pair_shared": "atomic_shared"}
 DRAIN_MODES = ("idle", "busy", "holders")
 IMPLS = ("c", "rust")
 TC_SO_RE = re.compile(r"KTEST: tc-so bench (\S+) (.*)$")
-LABEL_RE = re.compile(r"^(\S+) smp(\d+)$")
+LABEL_RE = re.compile(r"^(\S+) (?:smp|ncpu)(\d+)$")   # ncpu: rump kernels (RUMP_NCPU)
 
 
 class ParseError(Exception):

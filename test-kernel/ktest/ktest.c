@@ -91,7 +91,9 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/systm.h>
 #include <sys/time.h>
 
+#ifndef KTEST_RUMP
 #include <machine/pio.h>
+#endif
 
 #include "ktest.h"
 
@@ -729,11 +731,16 @@ ktest_run_all(void)
 	    (ktest_now_us() - t0) / 1000);
 #endif
 
+#ifdef KTEST_RUMP
+	/* A rump kernel: back to rump_init() and the program that called it. */
+	KERNEL_LOCK(nlocks, NULL);
+#else
 	delay(100000);				/* let the UART drain */
 	outb(0xf4, ktest_nfail ? 1 : 0);	/* QEMU isa-debug-exit */
 	delay(100000);
 	kern_reboot(RB_NOSYNC, NULL);		/* fallback: reset */
 	KERNEL_LOCK(nlocks, NULL);
+#endif
 }
 
 /*
