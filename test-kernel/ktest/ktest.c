@@ -290,12 +290,26 @@ ktest_seed(void)
  *	case's own thread, xcall threads) in with preempt_point(), and
  *	every 512 iterations yields to other runnable threads of the same
  *	priority, so that unbound workers queued behind a bound spinner
- *	are not starved.  Thread context.
+ *	are not starved (in a rump kernel: sleeps a tick instead, see
+ *	below).  Thread context.
  */
 void
 ktest_breathe(u_int i)
 {
 
+#ifdef KTEST_RUMP
+	/*
+	 * A rump kernel never preempts, and a thread that yields its
+	 * virtual CPU often takes it straight back before a thread waiting
+	 * for that CPU (an xcall thread) wakes up; with more virtual CPUs
+	 * than host cores that starves drains and pserialize_perform.
+	 * Sleeping a tick now and then hands the CPU over for sure.
+	 */
+	if ((i & 511) == 0) {
+		kpause("ktestbr", false, 1, NULL);
+		return;
+	}
+#endif
 	if ((i & 511) == 0)
 		yield();
 	else
