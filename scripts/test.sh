@@ -18,6 +18,11 @@
 #   9. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
 #      Rust and C kernels; skipped, saying so, when no NetBSD tree is present
 #      (NETBSDSRCDIR, default /usr/src).  KTEST_SKIP=1 skips it explicitly.
+#  10. the rump stage (test-kernel/rump/ktest-rump.sh): rump kernels with the
+#      C and the Rust localcount, the in-kernel suite as a rump component at
+#      RUMP_NCPU 1, 2, 4, 8 on the host's cores; skipped, saying so, without
+#      a rump-capable NetBSD tree (RUMP_NETBSDSRCDIR, default NETBSDSRCDIR)
+#      and buildrump.sh (BUILDRUMPSH).  RUMP_SKIP=1 skips it explicitly.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -89,6 +94,25 @@ else
 		why="no NetBSD source tree or host tools at ${NETBSDSRCDIR:-/usr/src}, ${TOOLDIR:-/usr/tools}"
 		echo "kernel stage: SKIPPED: $why (see README, 'The NetBSD side')"
 		skipped+=("kernel stage ($why)")
+		;;
+	*) exit "$rc" ;;
+	esac
+fi
+
+step "10. rump stage"
+if [[ -n ${RUMP_SKIP:-} ]]; then
+	echo "rump stage: SKIPPED (RUMP_SKIP set)"
+	skipped+=("rump stage (RUMP_SKIP set)")
+else
+	rc=0
+	rumpsrc=${RUMP_NETBSDSRCDIR:-${NETBSDSRCDIR:-/usr/src}}
+	NETBSDSRCDIR=$rumpsrc test-kernel/rump/ktest-rump.sh || rc=$?
+	case $rc in
+	0) ;;
+	77)
+		why="no rump-capable NetBSD tree at $rumpsrc or no buildrump.sh at ${BUILDRUMPSH:-$rumpsrc/../buildrump.sh}"
+		echo "rump stage: SKIPPED: $why (see README, 'Rump kernels')"
+		skipped+=("rump stage ($why)")
 		;;
 	*) exit "$rc" ;;
 	esac
