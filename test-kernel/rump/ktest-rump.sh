@@ -126,8 +126,10 @@ fi
 # ---- 2. buildrump.sh tools: NetBSD host tools and rumpmake --------------
 # -H: the tree is not the revision buildrump.sh pins (checkout.sh); the
 # manual pages are not needed.
+# They depend on the tree and the options, not on our patches.
 tools=$work/tools
-if [[ ! -x $tools/bin/brrumpmake || $(cat "$tools/.stamp" 2>/dev/null) != "$stamp" ]]; then
+tstamp=$(printf '%s\n' "$NETBSDSRCDIR" "${BUILDRUMP_FLAGS:-}" "${HOST_CFLAGS:-}" | sha256sum | cut -c1-16)
+if [[ ! -x $tools/bin/brrumpmake || $(cat "$tools/.stamp" 2>/dev/null) != "$tstamp" ]]; then
 	log "buildrump.sh tools -> $tools (log: $work/tools.log)"
 	t0=$SECONDS
 	# shellcheck disable=SC2086
@@ -136,7 +138,7 @@ if [[ ! -x $tools/bin/brrumpmake || $(cat "$tools/.stamp" 2>/dev/null) != "$stam
 		-V MKMAN=no -V MKDOC=no -V MKHTML=no -V MKINFO=no \
 		${BUILDRUMP_FLAGS:-} tools) > "$work/tools.log" 2>&1 ||
 		{ tail -20 "$work/tools.log" >&2; die "buildrump.sh tools failed"; }
-	echo "$stamp" > "$tools/.stamp"
+	echo "$tstamp" > "$tools/.stamp"
 	log "tools built in $((SECONDS - t0)) s"
 fi
 

@@ -237,7 +237,8 @@ rust_uptime_ms(void)
  *	code; otherwise do nothing.  Only the DELIBERATELY BROKEN build
  *	of the library (feature broken-release-no-preempt) calls it, in
  *	the window its missing kpreempt_disable() opens, so that the
- *	in-kernel suite can show that it catches the race.
+ *	in-kernel suite can show that it catches the race (also in a rump
+ *	kernel: RUST_LOCALCOUNT_RUMP).
  */
 void	rust_localcount_preempt_point(void);
 
@@ -245,8 +246,18 @@ void
 rust_localcount_preempt_point(void)
 {
 
+#ifdef RUST_LOCALCOUNT_RUMP
+	/*
+	 * A rump kernel (netbsd-patches/rump/): kpreempt_disabled() is
+	 * always true there and nothing preempts, so ask the LWP's own
+	 * count; yield() may then move the LWP to another virtual CPU.
+	 */
+	if (!cpu_intr_p() && !cpu_softintr_p() && curlwp->l_nopreempt == 0)
+		yield();
+#else
 	if (!cpu_intr_p() && !cpu_softintr_p() && !kpreempt_disabled())
 		yield();
+#endif
 }
 
 /*
