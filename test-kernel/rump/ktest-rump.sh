@@ -23,6 +23,10 @@
 #   -o  results directory (default RUMP_WORK/results); each run first removes
 #       the previous run's result files there
 #   -B  build only, do not run
+#   -a  also NetBSD's own tests/dev/audio against each rump kernel (from
+#       NETBSDTESTSDIR): h_pad (t_pad:pad_output) opens /dev/pad0 and
+#       /dev/audio0 of the real pad(4) and audio(4) drivers through the
+#       devsw; its result must be the same on every variant
 # Environment:
 #   NETBSDSRCDIR  a NetBSD source tree that buildrump.sh can build rump
 #                 kernels from (default /usr/src): build.sh, tools/,
@@ -40,18 +44,21 @@
 #                 for an older tree that a newer host gcc warns about
 #   HOST_CFLAGS   passed through to the tools build (e.g. "-O -fcommon" for
 #                 a tree whose tools predate gcc 10)
+#   NETBSDTESTSDIR  NetBSD's tests/ (default NETBSDSRCDIR/tests), for -a
 #   RUMP_WORK     work directory (default target/rump)
 #   RUMP_JOBS     make -j (default 2)
 #
 # Steps: (1) hard-linked copy of NETBSDSRCDIR with netbsd-patches/apply.sh
-# on its sys/ and netbsd-patches/rump/*.patch (RUMP_RUST_LOCALCOUNT in
-# Makefile.rumpkern); (2) buildrump.sh tools; (3) per variant: librumpuser
-# and librump (the Rust object renamed into the rumpns_ namespace by rump's
-# own __archivebuild rule), the component librumpkern_ktest
-# (Makefile.component) and the program ktest_rump (ktest_rump_main.c);
-# a check that the intended implementation is the one linked; (4) every
-# variant at every RUMP_NCPU through ktest_rump_run.py: ATF tps, JUnit,
-# JSON, console logs and a final "N passed, N failed" line.
+# and devsw-module-init.sh on its sys/, and netbsd-patches/rump/*.patch
+# (RUMP_RUST_LOCALCOUNT in Makefile.rumpkern); (2) buildrump.sh tools;
+# (3) per variant: librumpuser and librump (the Rust object renamed into the
+# rumpns_ namespace by rump's own __archivebuild rule), the component
+# librumpkern_ktest (Makefile.component) and the program ktest_rump
+# (ktest_rump_main.c); a check that the intended implementation is the one
+# linked; with -a the audio components and h_pad; (4) with -a, h_pad on
+# every variant; (5) every variant at every RUMP_NCPU through
+# ktest_rump_run.py: ATF tps, JUnit, JSON, console logs and a final
+# "N passed, N failed" line.
 #
 # Exit: 0 all passed; 1 a build failed or a case failed, panicked, hung or
 # did not run; 77 skipped (no rump-capable tree or no buildrump.sh here).
@@ -64,13 +71,15 @@ ncpus="1 2 4 8"
 variants="c rust"
 out=
 build_only=false
-while getopts n:v:o:B opt; do
+audio=false
+while getopts n:v:o:Ba opt; do
 	case $opt in
+	a) audio=true ;;
 	n) ncpus=$OPTARG ;;
 	v) variants=$OPTARG ;;
 	o) out=$OPTARG ;;
 	B) build_only=true ;;
-	*) sed -n '3,59p' "$0" >&2; exit 2 ;;
+	*) sed -n '3,64p' "$0" >&2; exit 2 ;;
 	esac
 done
 
@@ -96,6 +105,11 @@ for t in cc ld objcopy python3; do
 	command -v $t >/dev/null || die "$t not found"
 done
 NETBSDSRCDIR=$(cd "$NETBSDSRCDIR" && pwd)
+NETBSDTESTSDIR=${NETBSDTESTSDIR:-$NETBSDSRCDIR/tests}
+if $audio && [[ ! -f $NETBSDTESTSDIR/dev/audio/h_pad.c ]]; then
+	log "no tests/dev/audio at NETBSDTESTSDIR=$NETBSDTESTSDIR: -a ignored"
+	audio=false
+fi
 BUILDRUMPSH=$(cd "$BUILDRUMPSH" && pwd)
 log "NETBSDSRCDIR=$NETBSDSRCDIR BUILDRUMPSH=$BUILDRUMPSH work=$work"
 mkdir -p "$work" "$out"
@@ -113,6 +127,9 @@ if [[ ! -f $work/.src-stamp || $(cat "$work/.src-stamp") != "$stamp" ]]; then
 	rm -rf "$src" "$work/.src-stamp"
 	cp -al "$NETBSDSRCDIR" "$src"
 	"$top/netbsd-patches/apply.sh" "$src/sys" >&2
+	# Every rump kernel source is compiled with _MODULE, so the drivers
+	# of the rump components get their d_localcount as modules do.
+	"$top/netbsd-patches/devsw-module-init.sh" "$src/sys" > "$src/devsw-module-init.log"
 	for p in "$top"/netbsd-patches/rump/*.patch; do
 		# Break the hard links of the files the patch changes first.
 		for f in $(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$p"); do
@@ -237,6 +254,42 @@ build_variant() {
 		-Wl,-rpath,"$comp:$obj/dest.stage/usr/lib" ||
 		die "$v: ktest_rump link failed"
 	log "$v: $obj/ktest_rump"
+	$audio && build_audio "$v"
+	return 0
+}
+
+# build_audio VARIANT: the factions and drivers tests/dev/audio links
+# (librumpvfs with the fifofs stubs, librumpdev, librumpdev_audio,
+# librumpdev_pad) and h_pad, a plain host program against the rump
+# headers, with netbsd_compat.h and NetBSD's own <sys/audioio.h> and
+# <sys/ioccom.h> (ioctl numbers as the rump kernel decodes them) copied
+# from the patched tree.
+build_audio() {
+	# rmk: build_variant's rumpmake command line (bash: dynamic scope).
+	local v=$1 obj=$work/obj-$1 compat=$work/compat
+	printf 'SUBDIR= %s %s %s .WAIT %s %s\n.include <bsd.subdir.mk>\n' \
+		"$src/lib/librumpvfs" "$src/lib/librumpdev" \
+		"$src/sys/rump/fs/lib/libnofifovfs" \
+		"$src/sys/rump/dev/lib/libaudio" "$src/sys/rump/dev/lib/libpad" \
+		> "$obj/Makefile.audio"
+	log "$v: librumpvfs, librumpdev, audio(4), pad(4) (log: $obj/audio-build.log)"
+	if ! ( "${rmk[@]}" -f "$obj/Makefile.audio" obj &&
+	    "${rmk[@]}" -f "$obj/Makefile.audio" includes &&
+	    "${rmk[@]}" -f "$obj/Makefile.audio" dependall &&
+	    "${rmk[@]}" -f "$obj/Makefile.audio" install ) \
+	    > "$obj/audio-build.log" 2>&1; then
+		grep -E 'error:|Error code' "$obj/audio-build.log" | head -30 >&2 || true
+		die "$v: audio components build failed (log: $obj/audio-build.log)"
+	fi
+	mkdir -p "$compat/sys"
+	cp "$src/sys/sys/audioio.h" "$src/sys/sys/ioccom.h" "$compat/sys/"
+	cc -O2 -D_DEFAULT_SOURCE -include "$here/netbsd_compat.h" \
+		-I"$compat" -I"$obj/dest.stage/usr/include" \
+		-I"$NETBSDTESTSDIR/dev/audio" -o "$obj/h_pad" \
+		"$NETBSDTESTSDIR/dev/audio/h_pad.c" -L"$obj/dest.stage/usr/lib" \
+		-Wl,--no-as-needed -lrumpdev_pad -lrumpdev_audio -lrumpdev \
+		-lrumpvfs -lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
+		-Wl,-rpath,"$obj/dest.stage/usr/lib" || die "$v: h_pad build failed"
 }
 
 for v in $variants; do
@@ -244,7 +297,22 @@ for v in $variants; do
 done
 $build_only && { log "build only: done"; exit 0; }
 
-# ---- 4. run every variant at every RUMP_NCPU ------------------------------
+# ---- 4. NetBSD's tests/dev/audio (-a): the same result on every variant --
+if $audio; then
+	first=
+	for v in $variants; do
+		rc=0
+		(cd "$work/obj-$v" && timeout 120 ./h_pad) > "$out/h_pad-$v.out" 2>&1 || rc=$?
+		[[ $rc == 0 ]] && res=passed || res="failed (exit $rc)"
+		log "tests/dev/audio t_pad:pad_output on $v: $res"
+		first=${first:-$res}
+		[[ $res == "$first" ]] ||
+			die "t_pad:pad_output differs between variants ($first, $res on $v)"
+		[[ $rc == 0 ]] || die "t_pad:pad_output failed on $v (see $out/h_pad-$v.out)"
+	done
+fi
+
+# ---- 5. run every variant at every RUMP_NCPU ------------------------------
 runs=()
 for v in $variants; do
 	for n in $ncpus; do
