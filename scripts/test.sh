@@ -20,9 +20,10 @@
 #      (NETBSDSRCDIR, default /usr/src).  KTEST_SKIP=1 skips it explicitly.
 #  10. the rump stage (test-kernel/rump/ktest-rump.sh): rump kernels with the
 #      C and the Rust localcount, the in-kernel suite as a rump component at
-#      RUMP_NCPU 1, 2, 4, 8 on the host's cores; skipped, saying so, without
-#      a rump-capable NetBSD tree (RUMP_NETBSDSRCDIR, default NETBSDSRCDIR)
-#      and buildrump.sh (BUILDRUMPSH).  RUMP_SKIP=1 skips it explicitly.
+#      RUMP_NCPU 1, 2, 4, 8 on the host's cores, and tests/dev/audio's h_pad
+#      on both (-a); skipped, saying so, without a rump-capable NetBSD tree
+#      (RUMP_NETBSDSRCDIR, default NETBSDSRCDIR) and buildrump.sh
+#      (BUILDRUMPSH).  RUMP_SKIP=1 skips it explicitly.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -106,7 +107,7 @@ if [[ -n ${RUMP_SKIP:-} ]]; then
 else
 	rc=0
 	rumpsrc=${RUMP_NETBSDSRCDIR:-${NETBSDSRCDIR:-/usr/src}}
-	NETBSDSRCDIR=$rumpsrc test-kernel/rump/ktest-rump.sh || rc=$?
+	NETBSDSRCDIR=$rumpsrc test-kernel/rump/ktest-rump.sh -a || rc=$?
 	case $rc in
 	0) ;;
 	77)
