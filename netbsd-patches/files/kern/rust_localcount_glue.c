@@ -250,6 +250,29 @@ rust_localcount_preempt_point(void)
 }
 
 /*
+ * rust_localcount_interrupt_point()
+ *
+ *	Busy-wait a few microseconds with the caller's interrupt priority
+ *	level, so that an interrupt pending on this CPU is taken here.
+ *	On hardware an interrupt can come between any two instructions;
+ *	QEMU's TCG takes one only between translated blocks, so the load,
+ *	add and store of a per-CPU update, in one block, are never
+ *	interrupted there.  Only the DELIBERATELY BROKEN build of the
+ *	library (feature broken-percpu-no-spl) calls it, between the load
+ *	and the store of its unprotected per-CPU update, so that the
+ *	in-kernel suite can show that it catches the lost update.  Any
+ *	context.
+ */
+void	rust_localcount_interrupt_point(void);
+
+void
+rust_localcount_interrupt_point(void)
+{
+
+	delay(2);
+}
+
+/*
  * The library is built for either a DEBUG && LOCKDEBUG kernel (it keeps
  * lc_refcnt) or not, and defines localcount_rust_built_debug or
  * localcount_rust_built_nodebug accordingly.  Referencing the one that
