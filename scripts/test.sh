@@ -66,6 +66,7 @@ python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
 python3 -m unittest discover -s test-kernel/atf -p 't_*.py'
 python3 -m unittest discover -s test-kernel/userland -p 't_*.py'
 python3 -m unittest discover -s test-kernel/modules -p 't_*.py'
+python3 -m unittest discover -s test-kernel/tools -p 't_*.py'
 rc=0
 test-kernel/atf/ktest_kyua.py recordings || rc=$?
 case $rc in

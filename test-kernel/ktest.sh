@@ -48,10 +48,12 @@
 #                 /usr/tools-i386): nbconfig, nbmake-i386.
 #   TOOLDIR_AARCH64  evbarm-aarch64 host tools, build.sh -m evbarm -a
 #                 aarch64 tools (default /usr/tools-aarch64): nbconfig,
-#                 nbmake-evbarm, nbmkubootimage (the kernel link writes
-#                 netbsd.img with it).  One TOOLDIR per machine: build.sh
-#                 installs some target-specific scripts (nblorder,
-#                 nbgenassym) under the same names for every machine.
+#                 nbmake-evbarm and, if it has one, nbmkubootimage (the
+#                 kernel link writes netbsd.img with it; without it,
+#                 test-kernel/tools/mkubootimage-arm64.py does).  One
+#                 TOOLDIR per machine: build.sh installs some
+#                 target-specific scripts (nblorder, nbgenassym) under
+#                 the same names for every machine.
 #   KTEST_WORK    work directory (default target/ktest)
 #   CLANG         host clang used as NetBSD's external toolchain (clang-19);
 #                 with GNU binutils for i386 and aarch64 from Debian's
@@ -118,8 +120,13 @@ die() { log "ERROR: $*"; exit 1; }
 	skip "no NetBSD source tree at NETBSDSRCDIR=$NETBSDSRCDIR (need sys/ and common/)"
 [[ -x $TOOLDIR/bin/nbconfig && -x $TOOLDIR/bin/nbmake-$machine ]] ||
 	skip "no NetBSD host tools for $arch at $TOOLDIR ($tools_cmd)"
-[[ $arch != aarch64 || -x $TOOLDIR/bin/nbmkubootimage ]] ||
-	skip "no nbmkubootimage in $TOOLDIR (the evbarm kernel link writes netbsd.img with it; $tools_cmd without TOOLS_BUILDRUMP=yes builds it)"
+# The evbarm link writes netbsd.img with mkubootimage -f arm64; a tools
+# tree without it (TOOLS_BUILDRUMP=yes) gets our arm64-only stand-in.
+mkuboot=()
+if [[ $arch == aarch64 && ! -x $TOOLDIR/bin/nbmkubootimage ]]; then
+	mkuboot=(TOOL_MKUBOOTIMAGE="$here/tools/mkubootimage-arm64.py")
+	log "no nbmkubootimage in $TOOLDIR: test-kernel/tools/mkubootimage-arm64.py writes netbsd.img"
+fi
 command -v "$CLANG" >/dev/null || die "$CLANG not found (apt-get install clang-19)"
 command -v "${bu}ld" >/dev/null ||
 	die "${bu}ld not found (apt-get install binutils-${bu%-})"
@@ -180,14 +187,14 @@ mods=$work/modules
 build_modules=(env EXTERNAL_TOOLCHAIN="$ext" "$here/modules/build-modules.sh"
 	-s "$src/sys" -u "$NETBSDSRCDIR/sys" -o "$mods" -w "$work/modules-work")
 if $userland; then
-log "modules: test-kernel/modules/build-modules.sh"
-"${build_modules[@]}" $($all_modules && echo -a) >&2 || die "module build failed"
-mkdir -p "$work/userland"
-"$here/userland/build.sh" "$src/sys" "$work/userland/init" ||
-	die "userland build failed"
-"$here/userland/mkimage.sh" -s "$src/sys" -i "$work/userland/init" \
-	-m "$mods" -o "$work/userland/root.img" || die "root image failed"
-log "root image $work/userland/root.img: /sbin/init, $(ls "$mods"/*.kmod | wc -l) modules"
+	log "modules: test-kernel/modules/build-modules.sh"
+	"${build_modules[@]}" $($all_modules && echo -a) >&2 || die "module build failed"
+	mkdir -p "$work/userland"
+	"$here/userland/build.sh" "$src/sys" "$work/userland/init" ||
+		die "userland build failed"
+	"$here/userland/mkimage.sh" -s "$src/sys" -i "$work/userland/init" \
+		-m "$mods" -o "$work/userland/root.img" || die "root image failed"
+	log "root image $work/userland/root.img: /sbin/init, $(ls "$mods"/*.kmod | wc -l) modules"
 else
 	log "$arch: in-kernel suite only (the userland suite and its modules are amd64's)"
 fi
@@ -240,7 +247,7 @@ build_kernel() {
 	# md_root_image.h (the root image as a C array) first, else
 	# md_root.d fails; the 2017 share/mk has no TOOL_HEXDUMP.  DBSYM
 	# copies the symbol table into db_symtab (COPY_SYMTAB).
-	local mk=("$TOOLDIR/bin/nbmake-$machine" "${MAKEVARS[@]}")
+	local mk=("$TOOLDIR/bin/nbmake-$machine" "${MAKEVARS[@]}" ${mkuboot[@]+"${mkuboot[@]}"})
 	$userland && mk+=(TOOL_HEXDUMP=hexdump DBSYM="$here/userland/dbsym.py")
 	if ! (cd "$obj" && { ! $userland || "${mk[@]}" md_root_image.h; } &&
 		"${mk[@]}" -j"${KTEST_JOBS:-2}" dependall) > "$obj/build.log" 2>&1; then
