@@ -309,7 +309,9 @@ fn adjust<K: Kernel, V: Variant>(lc: &LocalCount, delta: i64) {
     if !V::SPL_AROUND_UPDATE {
         // BROKEN variant: an interrupt between the load and the store on
         // this CPU loses its update.
-        slot.store(slot.load().wrapping_add(delta));
+        let v = slot.load();
+        K::interrupt_point();
+        slot.store(v.wrapping_add(delta));
     } else if K::Slot::ADD_IS_INTERRUPT_ATOMIC {
         // One instruction: interrupts land before or after it.
         slot.add(delta);
