@@ -2,7 +2,7 @@
 # setup.sh -- install what building and testing need on a Debian machine:
 #   Debian packages (clang-19 for the header checks and the NetBSD kernel,
 #   binutils for the aarch64 object, kyua to run the ATF test programs of
-#   the kernel suite, QEMU for the kernel tests), Debian's
+#   the kernel suite, QEMU and cross binutils for the kernel tests), Debian's
 #   rust-src matching the stable toolchain (for -Zbuild-std=core).  The
 #   header generator, cbindgen, is a build dependency of the crate (locked
 #   by Cargo.lock), not a separate install.  Idempotent.
@@ -16,9 +16,15 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 # even without a NetBSD tree).
 pkgs=(clang-19 llvm-19 binutils-aarch64-linux-gnu python3 makefs kyua)
 # With a NetBSD tree (the kernel stage): what its kernel build and the QEMU
-# runs need (gdb: fast-path instruction counts).
+# runs need (gdb: fast-path instruction counts); for the i386 and aarch64
+# kernels (test-kernel/ktest.sh -a), where their host tools exist, their
+# binutils and QEMU (qemu-system-x86 has qemu-system-i386).
 if [[ -f ${NETBSDSRCDIR:-/usr/src}/sys/kern/subr_localcount.c ]]; then
 	pkgs+=(bsdextrautils byacc flex bc qemu-system-x86 gdb)
+	[[ ! -x ${TOOLDIR_I386:-/usr/tools-i386}/bin/nbmake-i386 ]] ||
+		pkgs+=(binutils-i686-linux-gnu)
+	[[ ! -x ${TOOLDIR_AARCH64:-/usr/tools-aarch64}/bin/nbmake-evbarm ]] ||
+		pkgs+=(qemu-system-arm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

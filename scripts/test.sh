@@ -16,8 +16,20 @@
 #   8. netbsd-patches/devsw-module-init.sh on a hard-linked copy of the
 #      NetBSD tree (scripts/test-devsw-module-init.sh); skipped without one
 #   9. the NetBSD kernel stage (test-kernel/ktest.sh): builds and boots the
-#      Rust and C kernels; skipped, saying so, when no NetBSD tree is present
-#      (NETBSDSRCDIR, default /usr/src).  KTEST_SKIP=1 skips it explicitly.
+#      Rust and C amd64 kernels; skipped, saying so, when no NetBSD tree is
+#      present (NETBSDSRCDIR, default /usr/src).  KTEST_SKIP=1 skips it
+#      explicitly.  Then one representative boot per other architecture
+#      (KTEST_ARCHES, default "i386 aarch64"): the Rust kernel at 2 vCPUs,
+#      where that architecture's host tools exist (ktest.sh's TOOLDIR_I386,
+#      TOOLDIR_AARCH64), else skipped, saying so; KTEST_ARCHES="" skips
+#      them.  The full matrix of an architecture is
+#      test-kernel/ktest.sh -a ARCH (see README).
+#  10. the rump stage (test-kernel/rump/ktest-rump.sh): rump kernels with the
+#      C and the Rust localcount, the in-kernel suite as a rump component at
+#      RUMP_NCPU 1, 2, 4, 8 on the host's cores, and tests/dev/audio's h_pad
+#      on both (-a); skipped, saying so, without a rump-capable NetBSD tree
+#      (RUMP_NETBSDSRCDIR, default NETBSDSRCDIR) and buildrump.sh
+#      (BUILDRUMPSH).  RUMP_SKIP=1 skips it explicitly.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -60,6 +72,7 @@ python3 -m unittest discover -s test-kernel/harness -p 't_*.py'
 python3 -m unittest discover -s test-kernel/atf -p 't_*.py'
 python3 -m unittest discover -s test-kernel/userland -p 't_*.py'
 python3 -m unittest discover -s test-kernel/modules -p 't_*.py'
+python3 -m unittest discover -s test-kernel/tools -p 't_*.py'
 rc=0
 test-kernel/atf/ktest_kyua.py recordings || rc=$?
 case $rc in
@@ -89,6 +102,46 @@ else
 		why="no NetBSD source tree or host tools at ${NETBSDSRCDIR:-/usr/src}, ${TOOLDIR:-/usr/tools}"
 		echo "kernel stage: SKIPPED: $why (see README, 'The NetBSD side')"
 		skipped+=("kernel stage ($why)")
+		;;
+	*) exit "$rc" ;;
+	esac
+	# One boot per other architecture (the Rust kernel at 2 vCPUs): a
+	# few minutes each, most of it the kernel build.
+	for arch in ${KTEST_ARCHES-i386 aarch64}; do
+		step "9. NetBSD kernel stage, $arch: rust at 2 vCPUs"
+		rc=0
+		test-kernel/ktest.sh -a "$arch" -s 2 -v rust || rc=$?
+		case $rc in
+		0) ;;
+		77)
+			case $arch in
+			i386) tools=${TOOLDIR_I386:-/usr/tools-i386} ;;
+			aarch64) tools=${TOOLDIR_AARCH64:-/usr/tools-aarch64} ;;
+			*) tools="?" ;;
+			esac
+			why="no NetBSD source tree or host tools at ${NETBSDSRCDIR:-/usr/src}, $tools"
+			echo "kernel stage $arch: SKIPPED: $why (see README, 'Other architectures')"
+			skipped+=("kernel stage $arch ($why)")
+			;;
+		*) exit "$rc" ;;
+		esac
+	done
+fi
+
+step "10. rump stage"
+if [[ -n ${RUMP_SKIP:-} ]]; then
+	echo "rump stage: SKIPPED (RUMP_SKIP set)"
+	skipped+=("rump stage (RUMP_SKIP set)")
+else
+	rc=0
+	rumpsrc=${RUMP_NETBSDSRCDIR:-${NETBSDSRCDIR:-/usr/src}}
+	NETBSDSRCDIR=$rumpsrc test-kernel/rump/ktest-rump.sh -a || rc=$?
+	case $rc in
+	0) ;;
+	77)
+		why="no rump-capable NetBSD tree at $rumpsrc or no buildrump.sh at ${BUILDRUMPSH:-$rumpsrc/../buildrump.sh}"
+		echo "rump stage: SKIPPED: $why (see README, 'Rump kernels')"
+		skipped+=("rump stage ($why)")
 		;;
 	*) exit "$rc" ;;
 	esac

@@ -327,7 +327,9 @@ fn update<K: Kernel, V: Variant>(slot: &K::Slot, delta: i64) {
     if !V::SPL_AROUND_UPDATE {
         // BROKEN variant: an interrupt between the load and the store on
         // this CPU loses its update.
-        slot.store(slot.load().wrapping_add(delta));
+        let v = slot.load();
+        K::interrupt_point();
+        slot.store(v.wrapping_add(delta));
     } else if K::Slot::ADD_IS_INTERRUPT_ATOMIC {
         // One instruction: interrupts land before or after it.
         slot.add(delta);

@@ -2,11 +2,16 @@
 """ktest_matrix: boot several test kernels at several vCPU counts, one after
 the other, and report all results together (called by ktest.sh).
 
-Usage: ktest_matrix.py --out DIR [--kyua] VARIANT:SMP:KERNEL ...
+Usage: ktest_matrix.py --out DIR [--arch ARCH] [--kyua] VARIANT:SMP:KERNEL ...
+
+Every kernel is of architecture ARCH (default amd64; ktest_harness.ARCHES
+says how QEMU boots it).  A boot is labelled "VARIANT smpN", and on the
+other architectures "ARCH VARIANT smpN" ("aarch64 rust smp2"), so that the
+results of several architectures do not collide.
 
 Writes DIR/results.tps (ATF), DIR/junit.xml, DIR/summary.json and one console
-log per boot (DIR/<variant>_smp<N>.console), prints a per-boot table, every
-failure, and the final "N passed, N failed" line.  With --kyua, kyua then
+log per boot (DIR/<label, "_" for spaces>.console), prints a per-boot table,
+every failure, and the final "N passed, N failed" line.  With --kyua, kyua then
 runs the boots' results as ATF test programs (atf/ktest_kyua.py results DIR:
 DIR/kyua/ holds kyua's results and reports) and must report every case as
 the harness does.  Exit status 0 only if every boot ran every case to a pass
@@ -25,6 +30,8 @@ import ktest_kyua  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="results directory")
+    p.add_argument("--arch", default=kh.DEFAULT_ARCH, choices=sorted(kh.ARCHES),
+                   help="the kernels' architecture (default %(default)s)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds per boot (default %(default)g)")
     p.add_argument("--case-timeout", type=float, default=120.0,
@@ -38,16 +45,18 @@ def main(argv=None):
     for spec in a.runs:
         variant, smp, kernel = spec.split(":", 2)
         label = "%s smp%s" % (variant, smp)
+        if a.arch != kh.DEFAULT_ARCH:
+            label = "%s %s" % (a.arch, label)
         log = os.path.join(a.out, "%s.console" % kh.label_slug(label))
-        results.append(kh.run_boot(kernel, int(smp), label, timeout=a.timeout,
+        results.append(kh.run_boot(kernel, int(smp), label, arch=a.arch, timeout=a.timeout,
                                    case_timeout=a.case_timeout, console_log=log))
     paths = kh.write_reports(results, a.out)
     kyua_ok = ktest_kyua.check_results(a.out) if a.kyua else True
     print()
-    print("%-22s %8s %8s %8s %9s" % ("boot", "passed", "failed", "skipped", "seconds"))
+    print("%-30s %8s %8s %8s %9s" % ("boot", "passed", "failed", "skipped", "seconds"))
     for r in results:
         n = r.counts()
-        print("%-22s %8d %8d %8d %9.1f" % (r.label, n["passed"], n["failed"],
+        print("%-30s %8d %8d %8d %9.1f" % (r.label, n["passed"], n["failed"],
                                            n["skipped"], r.end - r.start))
     kh.print_failures(results)
     print("results: %s" % ", ".join(sorted(paths.values())))

@@ -190,6 +190,12 @@ unsafe impl Kernel for NetBSD {
         unsafe { k::rust_localcount_preempt_point() }
     }
 
+    #[cfg(feature = "broken-percpu-no-spl")]
+    fn interrupt_point() {
+        // SAFETY: a short busy-wait (see glue); any context.
+        unsafe { k::rust_localcount_interrupt_point() }
+    }
+
     #[cold]
     fn panic(msg: PanicMsg<'_>) -> ! {
         // The kernel formats: each message is one printf format, strings

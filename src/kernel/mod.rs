@@ -166,4 +166,14 @@ pub unsafe trait Kernel {
     /// backend can yield here.
     #[inline(always)]
     fn preempt_point() {}
+
+    /// A point where an interrupt may be taken on this CPU, as on hardware
+    /// between any two instructions of code that runs with interrupts
+    /// enabled.  Only the deliberately broken protocol variants call it,
+    /// inside the window their missing protection opens; it does nothing
+    /// unless the backend widens the window there (the NetBSD backend does,
+    /// because QEMU's TCG takes interrupts only between translated blocks:
+    /// a load, add and store in one block are never interrupted there).
+    #[inline(always)]
+    fn interrupt_point() {}
 }

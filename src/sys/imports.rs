@@ -38,6 +38,8 @@ extern "C" {
     pub fn rust_localcount_splx(s: c_int);
     #[cfg(feature = "broken-release-no-preempt")]
     pub fn rust_localcount_preempt_point();
+    #[cfg(feature = "broken-percpu-no-spl")]
+    pub fn rust_localcount_interrupt_point();
 
     pub fn xc_broadcast(flags: c_uint, f: XcFunc, a: *mut c_void, b: *mut c_void) -> u64;
     pub fn xc_wait(id: u64);

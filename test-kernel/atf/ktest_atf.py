@@ -25,8 +25,10 @@ SOURCE says where the boot's results come from:
   --kernel PATH --smp N [--label L]
         boot PATH under QEMU with N vCPUs (label default "smpN")
   (none)
-        the program is named VARIANT_smpN: boot KERNELS/VARIANT/netbsd with
-        N vCPUs, label "VARIANT smpN" (as ktest_matrix.py labels it).  The
+        the program is named VARIANT_smpN: boot KERNELS/VARIANT/netbsd
+        (netbsd.img on aarch64) with N vCPUs, label "VARIANT smpN" ("ARCH
+        VARIANT smpN" for an arch other than amd64, as ktest_matrix.py
+        labels them).  The
         test programs of test-kernel/Kyuafile are symlinks to this file named
         so (atf/rust_smp2 ...)
   --console LOG [--smp N] [--label L]
@@ -52,7 +54,10 @@ Variables (-v VAR=VALUE; kyua passes its test_suites.ktest.VAR ones):
   kernels       directory of VARIANT/netbsd (default $KTEST_WORK/obj, with
                 KTEST_WORK defaulting to target/ktest in this repository)
   records       where boots are kept (default $KTEST_WORK/atf)
-  qemu          QEMU binary (default qemu-system-x86_64)
+  arch          the kernels' architecture: amd64 (default), i386 or aarch64
+                (ktest_harness.ARCHES: how QEMU boots it)
+  qemu          QEMU binary (default: the architecture's, qemu-system-x86_64
+                for amd64)
   mem           MiB of guest memory (default 512)
   boot_timeout  seconds one boot may take (default 240: kyua gives a
                 listing 300 s)
@@ -145,7 +150,8 @@ class Boot:
     smp: int
     label: str
     records: str
-    qemu: str = kh.DEFAULT_QEMU
+    qemu: str | None = None     # None: the architecture's
+    arch: str = kh.DEFAULT_ARCH
     mem: int = kh.DEFAULT_MEM
     timeout: float = DEFAULT_BOOT_TIMEOUT
     case_timeout: float = kh.DEFAULT_CASE_TIMEOUT
@@ -166,7 +172,8 @@ class Boot:
         except OSError as e:
             raise Unavailable("broken", "cannot boot %s: %s" % (kernel, e))
         return dict(kernel=kernel, dev=st.st_dev, ino=st.st_ino, size=st.st_size,
-                    mtime_ns=st.st_mtime_ns, smp=self.smp, qemu=self.qemu, mem=self.mem)
+                    mtime_ns=st.st_mtime_ns, smp=self.smp, arch=self.arch,
+                    qemu=self.qemu or kh.ARCHES[self.arch].qemu, mem=self.mem)
 
     def run(self, fresh: bool) -> dict:
         """The run of this boot: a new one if fresh, else the recorded one if
@@ -183,8 +190,8 @@ class Boot:
             with open(os.path.join(self.directory, "progress.log"), "w",
                       encoding="utf-8") as log:
                 result = kh.run_boot(
-                    self.kernel, self.smp, self.label, qemu=self.qemu, mem=self.mem,
-                    timeout=self.timeout, case_timeout=self.case_timeout,
+                    self.kernel, self.smp, self.label, qemu=self.qemu, arch=self.arch,
+                    mem=self.mem, timeout=self.timeout, case_timeout=self.case_timeout,
                     console_log=os.path.join(self.directory, "console.log"),
                     progress=lambda line: print(line, file=log, flush=True))
             kh.write_reports([result], self.directory)
@@ -275,21 +282,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--kernel needs --smp")
     if a.results is not None and a.label is None:
         p.error("--results needs --label")
+    arch = a.vars.get("arch", kh.DEFAULT_ARCH)
+    if arch not in kh.ARCHES:
+        p.error("unknown arch %r (one of %s)" % (arch, ", ".join(sorted(kh.ARCHES))))
     if a.kernel is None and a.console is None and a.results is None:
         m = PROGRAM_NAME_RE.match(os.path.basename(sys.argv[0]))
         if m is None:
             p.error("no source given, and the program's name is not VARIANT_smpN")
         kernels = a.vars.get("kernels") or os.path.join(ktest_work(), "obj")
-        a.kernel = os.path.join(kernels, m.group("variant"), "netbsd")
+        a.kernel = os.path.join(kernels, m.group("variant"), kh.ARCHES[arch].image)
         a.smp = int(m.group("smp"))
         a.label = "%s smp%s" % (m.group("variant"), m.group("smp"))
+        if arch != kh.DEFAULT_ARCH:
+            a.label = "%s %s" % (arch, a.label)
     a.boot = None
     if a.kernel is not None:
         v = a.vars
         try:
             a.boot = Boot(a.kernel, a.smp, a.label or "smp%d" % a.smp,
                           records=v.get("records") or os.path.join(ktest_work(), "atf"),
-                          qemu=v.get("qemu", kh.DEFAULT_QEMU),
+                          qemu=v.get("qemu"), arch=arch,
                           mem=int(v.get("mem", kh.DEFAULT_MEM)),
                           timeout=float(v.get("boot_timeout", DEFAULT_BOOT_TIMEOUT)),
                           case_timeout=float(v.get("case_timeout", kh.DEFAULT_CASE_TIMEOUT)))

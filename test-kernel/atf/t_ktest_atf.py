@@ -318,6 +318,23 @@ class BootTest(TempDirTest):
                              "or set test_suites.ktest.kernels)\n" % self.kernel))
         self.assertEqual(self.boots(), [])
 
+    def test_arch_variable(self):
+        # aarch64: KERNELS/VARIANT/netbsd.img, labelled "aarch64 VARIANT smpN".
+        p = self.run_program("-varch=aarch64", "-l")
+        self.assertIn("ident: ktest:boot", p.stdout)
+        image = os.path.join(os.path.dirname(self.kernel), "netbsd.img")
+        self.assertIn("no kernel at %s" % image, self.run_program(
+            "-varch=aarch64", "ktest:boot").stdout)
+        shutil.copy(self.kernel, image)
+        p = self.run_program("-varch=aarch64", "-l")
+        self.assertIn("descr: localcount:hammer_drain on aarch64 rust smp4\n", p.stdout)
+        self.assertEqual(self.boots(), [" ".join(kh.qemu_command(image, 4, "q",
+                                                                 arch="aarch64")[1:])])
+        self.assertTrue(os.path.isdir(os.path.join(self.records, "aarch64_rust_smp4")))
+        p = self.run_program("-varch=vax", "-l")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown arch 'vax'", p.stderr)
+
     def test_kernel_option(self):
         self.atf("--kernel", self.kernel, "--smp", "4", "-vrecords=" + self.records,
                  "-vqemu=" + self.qemu, "-l")

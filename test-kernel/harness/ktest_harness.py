@@ -14,8 +14,10 @@ the tag on the same line; everything else on the console is kept as context:
   KTEST: tc-end <tp> <tc> failed|skipped <reason>
   KTEST: done passed=N failed=N skipped=N
 
-The kernel then ends the VM through isa-debug-exit (QEMU exit status 1: all
-passed, 3: failures) or a reset (-no-reboot: status 0).  Panics, fatal traps,
+The kernel then ends the VM: on amd64 and i386 through isa-debug-exit (QEMU
+exit status 1: all passed, 3: failures), else (aarch64, which has no such
+port) or as a fallback by a reset (-no-reboot: status 0).  ARCHES says how
+QEMU boots each architecture's kernel.  Panics, fatal traps,
 ddb, the "root device:" prompt, hangs, QEMU errors and protocol
 inconsistencies all count as failures.
 
@@ -42,7 +44,7 @@ import xml.etree.ElementTree as ET
 from typing import Callable, Iterable
 
 PROTOCOL_VERSION = "1"
-DEFAULT_QEMU = "qemu-system-x86_64"
+DEFAULT_QEMU = "qemu-system-x86_64"  # amd64's (ARCHES has every architecture's)
 DEFAULT_MEM = 512
 DEFAULT_TIMEOUT = 600.0
 # Above the in-kernel watchdog (KTEST_TIMEOUT_S), which reports first.
@@ -57,7 +59,44 @@ MAX_STDERR = 64 * 1024  # bytes of QEMU stderr kept
 # Exit statuses of QEMU accepted at the end of a run.
 QEMU_ALL_PASSED = 1     # isa-debug-exit, outb(0xf4, 0)
 QEMU_FAILURES = 3       # isa-debug-exit, outb(0xf4, 1)
-QEMU_RESET = 0          # cpu_reset() with -no-reboot
+QEMU_RESET = 0          # cpu_reset() with -no-reboot (aarch64: PSCI reset)
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """How QEMU boots the test kernel of one NetBSD architecture (always
+    TCG, never KVM) and how the kernel may end the VM."""
+    qemu: str                   # default QEMU binary
+    machine: tuple[str, ...]    # machine, accelerator and CPU options
+    devices: tuple[str, ...]    # extra devices
+    append: tuple[str, ...]     # kernel command line options
+    exits: tuple[int, ...]      # QEMU exit statuses accepted after "done"
+    image: str = "netbsd"       # what QEMU boots, in the kernel's build directory
+
+
+ARCHES = {
+    # Xen PVH entry (qemu -kernel netbsd); no TSC: its synchronisation takes
+    # seconds per secondary CPU under TCG.
+    "amd64": Arch("qemu-system-x86_64",
+                  ("-M", "pc", "-accel", "tcg,thread=multi", "-cpu", "qemu64,-tsc"),
+                  ("-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"),
+                  ("-append", "console=com"),
+                  (QEMU_ALL_PASSED, QEMU_FAILURES, QEMU_RESET)),
+    # Multiboot (options MULTIBOOT); "-a": without a root device in the boot
+    # flags the kernel would look for wd0a first.
+    "i386": Arch("qemu-system-i386",
+                 ("-M", "pc", "-accel", "tcg,thread=multi", "-cpu", "qemu32,-tsc"),
+                 ("-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"),
+                 ("-append", "-a"),
+                 (QEMU_ALL_PASSED, QEMU_FAILURES, QEMU_RESET)),
+    # evbarm on the virt machine: KERNEL is netbsd.img (Linux arm64 Image
+    # header), the device tree comes from QEMU, the console is its PL011.
+    # No isa-debug-exit: the kernel resets (PSCI) and QEMU exits 0.
+    "aarch64": Arch("qemu-system-aarch64",
+                    ("-M", "virt", "-accel", "tcg,thread=multi", "-cpu", "cortex-a57"),
+                    (), (), (QEMU_RESET,), image="netbsd.img"),
+}
+DEFAULT_ARCH = "amd64"
 
 STATUSES = ("passed", "failed", "skipped")
 
@@ -131,6 +170,7 @@ class RunResult:
     meta: dict = dataclasses.field(default_factory=dict)   # "begin" key=value
     done: dict | None = None       # "done" key=value (numbers as int)
     qemu_rc: int | None = None     # None: not booted, not started, or killed
+    arch: str | None = None        # the kernel's architecture (ARCHES), if booted
     qemu_stderr: str = ""
     command: list[str] | None = None
     console_log: str | None = None
@@ -152,8 +192,8 @@ class RunResult:
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
         return dict(label=self.label, ok=self.ok, counts=self.counts(), errors=self.errors,
-                    smp=self.smp, kernel=self.kernel, impl=self.impl, meta=self.meta,
-                    done=self.done, qemu_rc=self.qemu_rc, qemu_stderr=self.qemu_stderr,
+                    smp=self.smp, arch=self.arch, kernel=self.kernel, impl=self.impl,
+                    meta=self.meta, done=self.done, qemu_rc=self.qemu_rc, qemu_stderr=self.qemu_stderr,
                     command=self.command, console_log=self.console_log,
                     duration=round(max(self.end - self.start, 0.0), 3),
                     cases=[c.to_dict() for c in self.cases])
@@ -414,14 +454,16 @@ class ConsoleParser:
 
 # ---------------------------------------------------------------- running
 
-def qemu_command(kernel: str, smp: int, qemu: str = DEFAULT_QEMU,
-                 mem: int = DEFAULT_MEM) -> list[str]:
-    """The QEMU command line booting kernel with smp vCPUs (TCG, never KVM)."""
-    return [qemu, "-M", "pc", "-accel", "tcg,thread=multi", "-cpu", "qemu64,-tsc",
+def qemu_command(kernel: str, smp: int, qemu: str | None = None,
+                 mem: int = DEFAULT_MEM, arch: str = DEFAULT_ARCH) -> list[str]:
+    """The QEMU command line booting kernel (of architecture arch, see
+    ARCHES) with smp vCPUs (TCG, never KVM); qemu defaults to the
+    architecture's QEMU."""
+    a = ARCHES[arch]
+    return [qemu or a.qemu, *a.machine,
             "-smp", str(smp), "-m", str(mem), "-display", "none", "-nodefaults",
-            "-serial", "stdio", "-no-reboot",
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-kernel", kernel, "-append", "console=com"]
+            "-serial", "stdio", "-no-reboot", *a.devices,
+            "-kernel", kernel, *a.append]
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -501,11 +543,12 @@ def _watch(proc: subprocess.Popen, parser: ConsoleParser, log, start: float,
         sel.close()
 
 
-def run_boot(kernel: str, smp: int, label: str | None = None, *, qemu: str = DEFAULT_QEMU,
-             mem: int = DEFAULT_MEM, timeout: float = DEFAULT_TIMEOUT,
+def run_boot(kernel: str, smp: int, label: str | None = None, *, qemu: str | None = None,
+             arch: str = DEFAULT_ARCH, mem: int = DEFAULT_MEM, timeout: float = DEFAULT_TIMEOUT,
              case_timeout: float = DEFAULT_CASE_TIMEOUT, console_log: str | None = None,
              progress: Callable[[str], None] | None = print_progress) -> RunResult:
-    """Boot kernel under QEMU with smp vCPUs and collect its KTEST results.
+    """Boot kernel (of architecture arch) under QEMU with smp vCPUs and collect
+    its KTEST results.
 
     label prefixes the progress lines and names the run in reports (default
     "smpN").  The raw console is written to console_log if given.  QEMU is
@@ -514,10 +557,11 @@ def run_boot(kernel: str, smp: int, label: str | None = None, *, qemu: str = DEF
     problems are in RunResult.errors and failed cases.
     """
     label = label or "smp%d" % smp
-    cmd = qemu_command(kernel, smp, qemu, mem)
+    cmd = qemu_command(kernel, smp, qemu, mem, arch)
     parser = ConsoleParser(label, smp=smp, progress=progress)
     parser.say("boot: " + shlex.join(cmd))
-    fields = dict(kernel=kernel, command=cmd, console_log=console_log, start=time.time())
+    fields = dict(kernel=kernel, arch=arch, command=cmd, console_log=console_log,
+                  start=time.time())
     log = open(console_log, "wb") if console_log else None
     try:
         try:
@@ -543,19 +587,22 @@ def run_boot(kernel: str, smp: int, label: str | None = None, *, qemu: str = DEF
             log.close()
     fields["qemu_stderr"] = stderr.decode("utf-8", "replace")
     if "qemu_rc" in fields:
-        cut_short = _check_exit(parser, fields["qemu_rc"], fields["qemu_stderr"])
+        cut_short = _check_exit(parser, fields["qemu_rc"], fields["qemu_stderr"],
+                                ARCHES[arch].exits)
     result = parser.finish(time.time(), cut_short, **fields)
     parser.say("finished: %s (%.1f s)" % (summary_line([result]), result.end - result.start))
     return result
 
 
-def _check_exit(parser: ConsoleParser, rc: int, stderr: str) -> str | None:
-    """Judge QEMU's own exit status; returns the cut_short text for finish()."""
+def _check_exit(parser: ConsoleParser, rc: int, stderr: str,
+                exits: tuple[int, ...] = ARCHES[DEFAULT_ARCH].exits) -> str | None:
+    """Judge QEMU's own exit status (exits: the ones accepted after "done");
+    returns the cut_short text for finish()."""
     tail = " ".join(stderr.strip().splitlines()[-3:])
     tail = ": " + tail if tail else ""
     if parser.done is None:
         return "QEMU exited with status %d before KTEST done%s" % (rc, tail)
-    if rc not in (QEMU_ALL_PASSED, QEMU_FAILURES, QEMU_RESET):
+    if rc not in exits:
         parser.error("QEMU exited with status %d%s" % (rc, tail))
     elif rc == QEMU_FAILURES and not parser.done.get("failed"):
         parser.error("QEMU exit status 3 says cases failed, but KTEST done reported none")
@@ -689,7 +736,8 @@ def write_junit(results: list[RunResult], path: str) -> None:
             "timestamp": datetime.datetime.fromtimestamp(r.start).isoformat(timespec="seconds"),
             "hostname": socket.gethostname()})
         props = ET.SubElement(suite, "properties")
-        for key, value in (("label", r.label), ("smp", r.smp), ("impl", r.impl),
+        for key, value in (("label", r.label), ("smp", r.smp), ("arch", r.arch),
+                           ("impl", r.impl),
                            ("ncpu", r.meta.get("ncpu")), ("hz", r.meta.get("hz")),
                            ("kernel", r.kernel), ("qemu_rc", r.qemu_rc),
                            ("console_log", r.console_log)):
@@ -767,7 +815,10 @@ def main(argv: list[str] | None = None) -> int:
                "1 anything else; 2 usage error.")
     p.add_argument("--kernel", help="kernel to boot (required unless --replay)")
     p.add_argument("--smp", type=int, help="number of vCPUs (required unless --replay)")
-    p.add_argument("--qemu", default=DEFAULT_QEMU, help="QEMU binary (default %(default)s)")
+    p.add_argument("--arch", default=DEFAULT_ARCH, choices=sorted(ARCHES),
+                   help="the kernel's architecture (default %(default)s)")
+    p.add_argument("--qemu", help="QEMU binary (default: the architecture's, e.g. %s)"
+                   % ARCHES[DEFAULT_ARCH].qemu)
     p.add_argument("--mem", type=int, default=DEFAULT_MEM, help="MiB of RAM (default %(default)s)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                    help="seconds for the whole boot (default %(default)g)")
@@ -795,8 +846,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(a.replay, console_log)
         result.console_log, result.kernel = console_log, a.kernel
     else:
-        result = run_boot(a.kernel, a.smp, a.label, qemu=a.qemu, mem=a.mem, timeout=a.timeout,
-                          case_timeout=a.case_timeout, console_log=console_log)
+        result = run_boot(a.kernel, a.smp, a.label, qemu=a.qemu, arch=a.arch, mem=a.mem,
+                          timeout=a.timeout, case_timeout=a.case_timeout,
+                          console_log=console_log)
     paths = write_reports([result], a.out)
     print_failures([result])
     print("reports: %s, %s, %s; console: %s"

@@ -1511,6 +1511,177 @@ test_drain_vs_release(struct ktest *kt)
 KTEST_CASE(localcount, drain_vs_release, test_drain_vs_release);
 
 /* ------------------------------------------------------------------
+ * localcount:drain_vs_descheduled_release
+ *
+ * A release reads lc_totalp and then updates this CPU's counter, with
+ * preemption disabled across both so that the drain's xcall cannot run
+ * on this CPU in between.  If the releasing thread lost its CPU there,
+ * the xcall could gather this CPU's counter first, and the update would
+ * land in a counter nobody gathers again: the drain would wait for
+ * ever.  How often a thread loses its CPU in that window depends on the
+ * port: x86 has kernel preemption (any instruction); NetBSD/aarch64
+ * has none, so there a thread only leaves its CPU when it blocks or
+ * yields, and even a yield keeps the CPU unless another thread is
+ * runnable there.  drain_vs_release has nothing else runnable on the
+ * holders' CPUs.  Here a spinner bound to every CPU is always runnable
+ * (it lets higher priorities in at every iteration, ktest_breathe), so
+ * a releaser that leaves its CPU in that window stays away for a while.
+ *
+ * DS_ROUNDS rounds on a fresh object: a holder bound to every CPU takes
+ * DS_REFS references on it; once all have, they release theirs one by
+ * one, and the main thread starts the drain when a quarter of them are
+ * gone (spinning, so that it does not wait for a wakeup; it keeps one
+ * holder off its CPU meanwhile), i.e. while releases are under way.  The drain must return with nothing
+ * outstanding, within DS_MAX_US of the last release.
+ */
+
+#define	DS_ROUNDS	16
+#define	DS_REFS		32
+#define	DS_MAX_US	(2ULL * 1000000)
+#define	DS_QUARTER_MS	1000	/* longest wait for a quarter released */
+
+struct ds_state {
+	struct lcpair	ds_pair;
+	struct lcbar	ds_bar;
+	struct lcobj	ds_o;
+	volatile u_int	ds_go;		/* holders: release now */
+	volatile u_int	ds_stop;	/* spinners: stop */
+	volatile u_int	ds_spins;	/* spinner iterations, all CPUs */
+	volatile uint64_t ds_tlast;	/* time of the last release */
+};
+
+/*
+ * ds_spinner(cookie, idx)
+ *
+ *	Keep this CPU busy until told to stop, always runnable, letting
+ *	higher-priority threads (xcall, the main thread) in at every
+ *	iteration and yielding to its peers every 512.  kthread bound to
+ *	a CPU, thread context.
+ */
+static void
+ds_spinner(void *cookie, u_int idx)
+{
+	struct ds_state *st = cookie;
+	u_int i;
+
+	for (i = 1; atomic_load_relaxed(&st->ds_stop) == 0; i++)
+		ktest_breathe(i);
+	atomic_add_int(&st->ds_spins, i);
+}
+
+/*
+ * ds_holder(cookie, idx)
+ *
+ *	Take DS_REFS references, meet the others, wait for the go,
+ *	release them one by one.  kthread bound to a CPU, thread context.
+ */
+static void
+ds_holder(void *cookie, u_int idx)
+{
+	struct ds_state *st = cookie;
+	u_int i, k;
+
+	for (k = 0; k < DS_REFS; k++)
+		lct_acquire(&st->ds_o);
+	lct_bar_arrive(&st->ds_bar);
+	for (i = 1; atomic_load_acquire(&st->ds_go) == 0; i++)
+		ktest_breathe(i);
+	for (k = 0; k < DS_REFS; k++) {
+		if (atomic_dec_uint_nv(&st->ds_o.lo_shadow) == 0)
+			st->ds_tlast = ktest_now_us();
+		localcount_release(&st->ds_o.lo_lc, &st->ds_pair.lp_cv,
+		    &st->ds_pair.lp_lock);
+	}
+}
+
+/*
+ * test_drain_vs_descheduled_release(kt)
+ *
+ *	localcount:drain_vs_descheduled_release.  Thread context, sleeps.
+ */
+static int
+test_drain_vs_descheduled_release(struct ktest *kt)
+{
+	struct ds_state *st;
+	struct ktest_tg *spin, *tg;
+	uint64_t t0, t1, w, wmax = 0, dmax = 0;
+	u_int round, out, left, held = 0, nbusy = 0;
+	int deadline, error;
+
+	if (ncpu < 2)
+		return ktest_skip(kt, "needs >= 2 CPUs (ncpu=%u)", ncpu);
+
+	st = kmem_zalloc(sizeof(*st), KM_SLEEP);
+	lct_pair_init(&st->ds_pair, IPL_NONE);
+	spin = ktest_tg_create("ktestdss", ncpu);
+	error = ktest_tg_spawn_percpu(spin, ds_spinner, st);
+	KTEST_CHECKF(kt, error == 0, "kthread_create: %d", error);
+	ktest_tg_start(spin);
+
+	for (round = 0; round < DS_ROUNDS && !ktest_failed(kt); round++) {
+		lct_obj_init(&st->ds_o);
+		st->ds_tlast = 0;
+		st->ds_go = 0;
+		lct_bar_init(&st->ds_bar, ncpu);
+		tg = ktest_tg_create("ktestdsh", ncpu);
+		error = ktest_tg_spawn_percpu(tg, ds_holder, st);
+		if (!KTEST_CHECKF(kt, error == 0, "kthread_create: %d",
+		    error))
+			st->ds_bar.lb_want = ktest_tg_count(tg);
+		ktest_tg_start(tg);
+		lct_bar_wait(&st->ds_bar);
+
+		/* Go, and drain once a quarter of the references is gone. */
+		out = atomic_load_acquire(&st->ds_o.lo_shadow);
+		deadline = ktest_deadline_ms(DS_QUARTER_MS);
+		atomic_store_release(&st->ds_go, 1);
+		while (atomic_load_acquire(&st->ds_o.lo_shadow) > out - out / 4 &&
+		    !ktest_expired(deadline))
+			continue;
+
+		mutex_enter(&st->ds_pair.lp_lock);
+		out = atomic_load_acquire(&st->ds_o.lo_shadow);
+		t0 = ktest_now_us();
+		localcount_drain(&st->ds_o.lo_lc, &st->ds_pair.lp_cv,
+		    &st->ds_pair.lp_lock);
+		t1 = ktest_now_us();
+		left = atomic_load_acquire(&st->ds_o.lo_shadow);
+		mutex_exit(&st->ds_pair.lp_lock);
+		localcount_fini(&st->ds_o.lo_lc);
+		ktest_tg_join(tg);
+		lct_bar_fini(&st->ds_bar);
+
+		KTEST_CHECKF(kt, left == 0, "round %u: drain returned with %u "
+		    "of %u references outstanding", round, left, out);
+		held += out;
+		if (out != 0)
+			nbusy++;
+		dmax = MAX(dmax, t1 - t0);
+		if (st->ds_tlast > t0) {
+			w = t1 > st->ds_tlast ? t1 - st->ds_tlast : 0;
+			wmax = MAX(wmax, w);
+		}
+	}
+	atomic_store_relaxed(&st->ds_stop, 1);
+	ktest_tg_join(spin);
+
+	KTEST_CHECKF(kt, nbusy > 0, "no drain started with references held");
+	KTEST_CHECKF(kt, wmax < DS_MAX_US, "drain returned %" PRIu64
+	    " us after the last release", wmax);
+	ktest_so(kt, "holders=%u refs=%u rounds=%u busy_rounds=%u "
+	    "held_at_drain_start=%u drain_max_us=%" PRIu64
+	    " wake_after_last_release_max_us=%" PRIu64 " spinner_iters=%u",
+	    ncpu, DS_REFS, DS_ROUNDS, nbusy, held, dmax, wmax,
+	    st->ds_spins);
+
+	lct_pair_fini(&st->ds_pair);
+	kmem_free(st, sizeof(*st));
+	return ktest_result(kt);
+}
+KTEST_CASE(localcount, drain_vs_descheduled_release,
+    test_drain_vs_descheduled_release);
+
+/* ------------------------------------------------------------------
  * localcount:debug_refcnt
  *
  * localcount_debug_refcnt() is an exact count of the references taken

@@ -295,15 +295,66 @@ rust_uptime_ms(void)
  *	of the library (feature broken-release-no-preempt) calls it, in
  *	the window its missing kpreempt_disable() opens, so that the
  *	in-kernel suite can show that it catches the race.
+ *
+ *	A port without kernel preemption (no __HAVE_PREEMPTION, e.g.
+ *	aarch64) never takes the CPU from a thread in the kernel, and its
+ *	kpreempt_disabled() is always true: the window never opens there.
+ *	This yields where a port with kernel preemption could preempt:
+ *	thread context, kpreempt_disable() not in effect, no IPL raised
+ *	(which holding a spin mutex implies; splhigh() returns the
+ *	previous level).  Likewise in a rump kernel (RUST_LOCALCOUNT_RUMP),
+ *	which never preempts and whose kpreempt_disabled() is always true:
+ *	there it asks the LWP's own count, and yield() may move the LWP to
+ *	another virtual CPU.
  */
 void	rust_localcount_preempt_point(void);
 
 void
 rust_localcount_preempt_point(void)
 {
+#if !defined(RUST_LOCALCOUNT_RUMP) && !defined(__HAVE_PREEMPTION)
+	int s;
+#endif
 
-	if (!cpu_intr_p() && !cpu_softintr_p() && !kpreempt_disabled())
+	if (cpu_intr_p() || cpu_softintr_p())
+		return;
+#if defined(RUST_LOCALCOUNT_RUMP)
+	if (curlwp->l_nopreempt == 0)
 		yield();
+#elif defined(__HAVE_PREEMPTION)
+	if (!kpreempt_disabled())
+		yield();
+#else
+	if (curlwp->l_nopreempt != 0)
+		return;
+	s = splhigh();
+	splx(s);
+	if (s == IPL_NONE)
+		yield();
+#endif
+}
+
+/*
+ * rust_localcount_interrupt_point()
+ *
+ *	Busy-wait a few microseconds with the caller's interrupt priority
+ *	level, so that an interrupt pending on this CPU is taken here.
+ *	On hardware an interrupt can come between any two instructions;
+ *	QEMU's TCG takes one only between translated blocks, so the load,
+ *	add and store of a per-CPU update, in one block, are never
+ *	interrupted there.  Only the DELIBERATELY BROKEN build of the
+ *	library (feature broken-percpu-no-spl) calls it, between the load
+ *	and the store of its unprotected per-CPU update, so that the
+ *	in-kernel suite can show that it catches the lost update.  Any
+ *	context.
+ */
+void	rust_localcount_interrupt_point(void);
+
+void
+rust_localcount_interrupt_point(void)
+{
+
+	delay(2);
 }
 
 /*
