@@ -3,7 +3,7 @@
 //! `kpreempt_enable` and `percpu_getref`/`percpu_putref` are inlined as the
 //! kernel inlines them ([`amd64`]).
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod amd64;
 
 use core::ffi::{c_char, c_int, c_longlong, c_void};
@@ -41,7 +41,7 @@ unsafe impl Kernel for NetBSD {
         // SAFETY: caller's contract.
         unsafe { k::percpu_free(pc.as_ptr(), size) }
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     #[inline(always)]
     unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<KernelSlot> {
         // percpu_getref: kpreempt_disable(), then this CPU's copy, inlined.
@@ -54,13 +54,13 @@ unsafe impl Kernel for NetBSD {
         // CTASSERTed by the glue).
         unsafe { NonNull::new_unchecked(p.cast::<KernelSlot>()) }
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     #[inline(always)]
     unsafe fn percpu_putref(_pc: NonNull<percpu>) {
         // percpu_putref: kpreempt_enable(), inlined.
         amd64::kpreempt_enable();
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     #[inline(always)]
     unsafe fn percpu_slot(pc: NonNull<percpu>, _np: &PreemptDisabled<Self>) -> NonNull<KernelSlot> {
         // SAFETY: caller's contract; `_np` proves preemption is disabled.
@@ -68,18 +68,18 @@ unsafe impl Kernel for NetBSD {
         // SAFETY: as in percpu_getref.
         unsafe { NonNull::new_unchecked(p.cast::<KernelSlot>()) }
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     #[inline(always)]
     fn kpreempt_disable() {
         amd64::kpreempt_disable()
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     #[inline(always)]
     fn kpreempt_enable() {
         amd64::kpreempt_enable()
     }
 
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<KernelSlot> {
         // SAFETY: caller's contract; the returned slot is an int64_t, which
@@ -89,13 +89,13 @@ unsafe impl Kernel for NetBSD {
         // SAFETY: percpu_getref never returns NULL for a live allocation.
         unsafe { NonNull::new_unchecked(p) }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     unsafe fn percpu_putref(pc: NonNull<percpu>) {
         // SAFETY: caller's contract.
         unsafe { k::percpu_putref(pc.as_ptr()) }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     unsafe fn percpu_slot(pc: NonNull<percpu>, _np: &PreemptDisabled<Self>) -> NonNull<KernelSlot> {
         // The kernel's functions: a nested percpu_getref/putref, whose
@@ -106,13 +106,13 @@ unsafe impl Kernel for NetBSD {
         unsafe { Self::percpu_putref(pc) };
         p
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     fn kpreempt_disable() {
         // SAFETY: callable in any context.
         unsafe { k::kpreempt_disable() }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     fn kpreempt_enable() {
         // SAFETY: callable in any context; pairs with kpreempt_disable.
@@ -396,12 +396,12 @@ unsafe impl AutoconfKernel for NetBSD {
         // SAFETY: caller's contract (live device).
         unsafe { k::device_xname(dv.as_ptr()) }
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     #[inline]
     fn curlwp() -> *const lwp {
         amd64::curlwp()
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline]
     fn curlwp() -> *const lwp {
         // SAFETY: callable in any context.

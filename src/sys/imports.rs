@@ -31,7 +31,7 @@ extern "C" {
     /// `kpreempt(0)`, what `KPREEMPT_ENABLE` calls when a preemption was
     /// requested while it was disabled (the amd64 fast path inlines
     /// `KPREEMPT_ENABLE`: `backend::netbsd::amd64`).
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
     pub fn kpreempt(where_: usize) -> bool;
 
     pub fn rust_localcount_splhigh() -> c_int;

@@ -69,7 +69,7 @@ CTASSERT(offsetof(struct cdevsw, d_localcount) == CDEVSW_D_LOCALCOUNT_OFFSET);
  */
 CTASSERT(LOCALCOUNT_SLOT_ALIGN <= ALIGNBYTES + 1);
 
-#ifdef __x86_64__
+#if defined(__x86_64__) && !defined(RUST_LOCALCOUNT_RUMP)
 /*
  * The fields the amd64 fast path reads and writes, with the sizes its
  * instructions assume (movq, incl/decl, cmpl).
@@ -117,7 +117,7 @@ rust_localcount_layout(void)
 	      "i" (offsetof(struct lwp, l_nopreempt)),
 	      "i" (offsetof(struct lwp, l_dopreempt)));
 }
-#endif	/* __x86_64__ */
+#endif	/* __x86_64__ && !RUST_LOCALCOUNT_RUMP */
 
 /*
  * rust_localcount_splhigh()
