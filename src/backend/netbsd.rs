@@ -1,7 +1,9 @@
 //! The NetBSD kernel backend: every primitive is the kernel's own function,
 //! except on amd64, where the fast path's `curlwp`, `kpreempt_disable`,
 //! `kpreempt_enable` and `percpu_getref`/`percpu_putref` are inlined as the
-//! kernel inlines them ([`amd64`]).
+//! kernel inlines them (`amd64.rs`; kernel objects only, `target_os = "none"`:
+//! a rump kernel on an x86-64 host keeps the calls, its `curlwp` is not
+//! `%gs`-relative).
 
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub mod amd64;
