@@ -24,6 +24,12 @@
 #      TOOLDIR_AARCH64), else skipped, saying so; KTEST_ARCHES="" skips
 #      them.  The full matrix of an architecture is
 #      test-kernel/ktest.sh -a ARCH (see README).
+#  10. the rump stage (test-kernel/rump/ktest-rump.sh): rump kernels with the
+#      C and the Rust localcount, the in-kernel suite as a rump component at
+#      RUMP_NCPU 1, 2, 4, 8 on the host's cores, and tests/dev/audio's h_pad
+#      on both (-a); skipped, saying so, without a rump-capable NetBSD tree
+#      (RUMP_NETBSDSRCDIR, default NETBSDSRCDIR) and buildrump.sh
+#      (BUILDRUMPSH).  RUMP_SKIP=1 skips it explicitly.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -120,6 +126,25 @@ else
 		*) exit "$rc" ;;
 		esac
 	done
+fi
+
+step "10. rump stage"
+if [[ -n ${RUMP_SKIP:-} ]]; then
+	echo "rump stage: SKIPPED (RUMP_SKIP set)"
+	skipped+=("rump stage (RUMP_SKIP set)")
+else
+	rc=0
+	rumpsrc=${RUMP_NETBSDSRCDIR:-${NETBSDSRCDIR:-/usr/src}}
+	NETBSDSRCDIR=$rumpsrc test-kernel/rump/ktest-rump.sh -a || rc=$?
+	case $rc in
+	0) ;;
+	77)
+		why="no rump-capable NetBSD tree at $rumpsrc or no buildrump.sh at ${BUILDRUMPSH:-$rumpsrc/../buildrump.sh}"
+		echo "rump stage: SKIPPED: $why (see README, 'Rump kernels')"
+		skipped+=("rump stage ($why)")
+		;;
+	*) exit "$rc" ;;
+	esac
 fi
 echo
 if ((${#skipped[@]})); then

@@ -39,7 +39,9 @@ use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::kernel::{Interlock, Kernel, PanicMsg, PerCpuRef, PerCpuSlot, PreemptDisabled, SplHigh};
+use crate::kernel::{
+    GetInterlock, Interlock, Kernel, PanicMsg, PerCpuRef, PerCpuSlot, PreemptDisabled, SplHigh,
+};
 use crate::sys::localcount::LocalCount;
 use crate::sys::types::{kmutex, percpu};
 
@@ -191,16 +193,22 @@ pub fn fini<K: Kernel>(lc: &LocalCount) {
 
 /// `localcount_acquire(lc)`: take a reference.  Any context; never sleeps.
 /// No drain may have started.
-#[inline]
+#[inline(always)]
 pub fn acquire<K: Kernel>(lc: &LocalCount) {
     acquire_with::<K, Built>(lc)
 }
 
 /// [`acquire`] with an explicit protocol [`Variant`].
-#[inline]
+#[inline(always)]
 pub fn acquire_with<K: Kernel, V: Variant>(lc: &LocalCount) {
     kassert!(K, lc.totalp().is_null(), "lc->lc_totalp == NULL");
-    adjust::<K, V>(lc, 1);
+    let pc = lc.percpu::<K>();
+    // SAFETY: an initialized localcount's lc_percpu is a live int64_t
+    // percpu allocation until fini, which the callers' contract orders after
+    // every acquire/release.
+    let r = unsafe { PerCpuRef::<K>::get(pc) };
+    update::<K, V>(r.slot(), 1);
+    drop(r);
     if crate::diag::LC_DEBUG {
         let n = lc
             .lc_refcnt
@@ -224,25 +232,28 @@ pub fn acquire_with<K: Kernel, V: Variant>(lc: &LocalCount) {
 /// only where the object is pinned: with preemption disabled (the drain's
 /// xcall cannot run here) or with the interlock held (the drainer cannot
 /// return).
-#[inline]
-pub fn release<K: Kernel>(lc: impl Into<NonNull<LocalCount>>, il: Interlock<K>) {
+#[inline(always)]
+pub fn release<K: Kernel>(lc: impl Into<NonNull<LocalCount>>, il: impl GetInterlock<K>) {
     release_with::<K, Built>(lc, il)
 }
 
 /// [`release`] with an explicit protocol [`Variant`].
-#[inline]
-pub fn release_with<K: Kernel, V: Variant>(lc: impl Into<NonNull<LocalCount>>, il: Interlock<K>) {
+#[inline(always)]
+pub fn release_with<K: Kernel, V: Variant>(
+    lc: impl Into<NonNull<LocalCount>>,
+    il: impl GetInterlock<K>,
+) {
     let lcp: NonNull<LocalCount> = lc.into();
     // Block the low-priority xcall on this CPU: a drain that starts after we
     // saw lc_totalp == NULL cannot count this CPU before our decrement lands.
-    let _np = V::PREEMPT_IN_RELEASE.then(PreemptDisabled::<K>::new);
+    let np = V::PREEMPT_IN_RELEASE.then(PreemptDisabled::<K>::new);
     // SAFETY: the caller holds a reference, so the object is alive now;
-    // `lc` is not used after the slow path is entered or after `_np` ends
+    // `lc` is not used after the slow path is entered or after `np` ends
     // (it is dropped last, after the final use of `lc`).
     let lc = unsafe { lcp.as_ref() };
 
     if crate::diag::LC_DEBUG {
-        kassert!(K, il.ownable(), "mutex_ownable(interlock)");
+        kassert!(K, il.interlock().ownable(), "mutex_ownable(interlock)");
     }
     if !lc.totalp().is_null() {
         release_slow::<K>(lcp, il);
@@ -253,7 +264,18 @@ pub fn release_with<K: Kernel, V: Variant>(lc: impl Into<NonNull<LocalCount>>, i
         // and updating a CPU's counter.
         K::preempt_point();
     }
-    adjust::<K, V>(lc, -1);
+    let pc = lc.percpu::<K>();
+    match &np {
+        // This CPU's slot in the section we already have: no second
+        // preemption-disabled section nested in it.
+        // SAFETY: as in acquire; `np` outlives the slot's use.
+        Some(np) => update::<K, V>(unsafe { np.percpu_slot(pc) }, -1),
+        None => {
+            // SAFETY: as in acquire.
+            let r = unsafe { PerCpuRef::<K>::get(pc) };
+            update::<K, V>(r.slot(), -1);
+        }
+    }
     if crate::diag::LC_DEBUG {
         let n = lc
             .lc_refcnt
@@ -269,7 +291,8 @@ pub fn release_with<K: Kernel, V: Variant>(lc: impl Into<NonNull<LocalCount>>, i
 /// The release slow path: a drain is running (or has finished: misuse).
 #[cold]
 #[inline(never)]
-fn release_slow<K: Kernel>(lcp: NonNull<LocalCount>, il: Interlock<K>) {
+fn release_slow<K: Kernel>(lcp: NonNull<LocalCount>, il: impl GetInterlock<K>) {
+    let il = il.interlock();
     il.enter();
     // Re-read under the interlock: the drainer's `total` is only ever
     // dereferenced with the interlock held, and the drainer cannot return
@@ -294,18 +317,13 @@ fn release_slow<K: Kernel>(lcp: NonNull<LocalCount>, il: Interlock<K>) {
     il.exit();
 }
 
-/// This CPU's counter += `delta`, atomically with respect to interrupts on
-/// this CPU (a single-instruction add where the architecture has one, else
-/// at `splhigh` as NetBSD's C code does) and to the drain xcall (which
-/// cannot run here while preemption is disabled).
+/// This CPU's counter (`slot`, reached with preemption disabled) +=
+/// `delta`, atomically with respect to interrupts on this CPU (a
+/// single-instruction add where the architecture has one, else at `splhigh`
+/// as NetBSD's C code does) and to the drain xcall (which cannot run here
+/// while preemption is disabled).
 #[inline(always)]
-fn adjust<K: Kernel, V: Variant>(lc: &LocalCount, delta: i64) {
-    let pc = lc.percpu::<K>();
-    // SAFETY: an initialized localcount's lc_percpu is a live int64_t
-    // percpu allocation until fini, which the callers' contract orders after
-    // every acquire/release.
-    let r = unsafe { PerCpuRef::<K>::get(pc) };
-    let slot = r.slot();
+fn update<K: Kernel, V: Variant>(slot: &K::Slot, delta: i64) {
     if !V::SPL_AROUND_UPDATE {
         // BROKEN variant: an interrupt between the load and the store on
         // this CPU loses its update.

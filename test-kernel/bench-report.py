@@ -34,7 +34,7 @@ BASELINE = {"pair_private": "atomic_private", "pair_shared": "atomic_shared"}
 DRAIN_MODES = ("idle", "busy", "holders")
 IMPLS = ("c", "rust")
 TC_SO_RE = re.compile(r"KTEST: tc-so bench (\S+) (.*)$")
-LABEL_RE = re.compile(r"^(\S+) smp(\d+)$")
+LABEL_RE = re.compile(r"^(\S+) (?:smp|ncpu)(\d+)$")   # ncpu: rump kernels (RUMP_NCPU)
 
 
 class ParseError(Exception):
@@ -214,9 +214,17 @@ class Report:
             self.throughput(w, cv, rv)
             self.drain(w, cv, rv)
             self.memory(w, cv, rv)
-        w("Caveat: QEMU TCG (emulated CPUs, vCPUs multiplexed on a shared 2-core host), "
-          "so times are emulated, noisy and only comparable within one run; atomic_* rows "
-          "run the same code in both kernels and show the noise floor.\n")
+        if all(s.endswith("-rump") for s in self.suffixes()):
+            w("Caveat: rump kernels (test-kernel/rump/): virtual CPUs are host threads on "
+              "the host's real cores, shared with whatever else runs there, and a rump "
+              "kernel's localcount(9) fast path is function calls (percpu_getref, "
+              "kpreempt_disable, ...), not a kernel's inline code; the benchmark loops "
+              "yield every 256 pairs (no preemption in a rump kernel).  atomic_* rows run "
+              "the same code in both kernels and show the noise floor.\n")
+        else:
+            w("Caveat: QEMU TCG (emulated CPUs, vCPUs multiplexed on a shared 2-core host), "
+              "so times are emulated, noisy and only comparable within one run; atomic_* "
+              "rows run the same code in both kernels and show the noise floor.\n")
 
     def throughput(self, w, cv, rv):
         w("| bench | ncpu | C ns/pair | Rust ns/pair | Rust/C | C pairs/s/CPU "

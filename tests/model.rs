@@ -149,7 +149,7 @@ use shuttle::rand::Rng;
 use rust_localcount::backend::host::{
     self, sync, sync::thread, Host, HostCondvar, HostMutex, Machine,
 };
-use rust_localcount::kernel::{Interlock, Kernel, PanicMsg, PerCpuSlot, Spl};
+use rust_localcount::kernel::{Interlock, Kernel, PanicMsg, PerCpuSlot, PreemptDisabled, Spl};
 use rust_localcount::localcount::{
     acquire_with, drain_with, fini, init, release_with, Correct, NoPreemptInRelease,
     NoSplAroundUpdate, Variant, POISON,
@@ -216,6 +216,11 @@ unsafe impl<const ATOMIC_ADD: bool, const MIGRATE: bool> Kernel for Model<ATOMIC
     unsafe fn percpu_putref(pc: NonNull<percpu>) {
         // SAFETY: forwarded contract.
         unsafe { Host::percpu_putref(pc) }
+    }
+    unsafe fn percpu_slot(pc: NonNull<percpu>, _np: &PreemptDisabled<Self>) -> NonNull<Self::Slot> {
+        // SAFETY: forwarded contract (`_np`: preemption is disabled);
+        // ModelSlot is repr(transparent) over the host's slot type.
+        unsafe { host::percpu_slot_disabled(pc) }.cast()
     }
     fn kpreempt_disable() {
         Host::kpreempt_disable()

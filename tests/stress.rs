@@ -281,7 +281,8 @@ fn run(ncpu: usize, lwps: usize, slots: usize, iters: u64) {
     let st = m.stats();
     eprintln!(
         "stress ncpu={ncpu} lwps={lwps} slots={slots}: {} ops, {} drains, {} irq releases, \
-         {} interrupts, {} migrations, {} xcalls, {} sleeps in {:?}",
+         {} interrupts, {} migrations, {} xcalls, {} sleeps, {} preemption requests \
+         ({} honoured at kpreempt_enable) in {:?}",
         totals.ops.load(Ordering::Relaxed),
         totals.drains.load(Ordering::Relaxed),
         totals.irq_releases.load(Ordering::Relaxed),
@@ -289,7 +290,13 @@ fn run(ncpu: usize, lwps: usize, slots: usize, iters: u64) {
         st.migrations.load(Ordering::Relaxed),
         st.xcalls.load(Ordering::Relaxed),
         st.sleeps.load(Ordering::Relaxed),
+        st.preempt_requests.load(Ordering::Relaxed),
+        st.preempts_honoured.load(Ordering::Relaxed),
         t0.elapsed()
+    );
+    assert!(
+        st.preempts_honoured.load(Ordering::Relaxed) <= st.preempt_requests.load(Ordering::Relaxed),
+        "more preemptions honoured than requested"
     );
     assert!(
         totals.drains.load(Ordering::Relaxed) > 0,
@@ -310,4 +317,74 @@ fn stress_4cpu() {
 #[test]
 fn stress_8cpu() {
     run(8, 16, 16, 1_500 * scale());
+}
+
+/// The xcall function of [`preemption_request_honoured_at_enable`]: count.
+unsafe extern "C" fn count_xc(a: *mut core::ffi::c_void, _: *mut core::ffi::c_void) {
+    // SAFETY: `a` is the test's AtomicU64, alive until the broadcast returns.
+    unsafe { &*(a as *const AtomicU64) }.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The fast path's preemption model: while an LWP has preemption disabled
+/// (nested, as the release path's section around percpu access), a
+/// low-priority xcall for its CPU is a preemption *request*
+/// (`l_dopreempt`); nothing runs on that CPU until the `kpreempt_enable`
+/// that brings the count to zero, which honours the request there and
+/// then (`kpreempt(0)`), and the LWP does not move before it.
+#[test]
+fn preemption_request_honoured_at_enable() {
+    use rust_localcount::backend::host::Host;
+    use rust_localcount::kernel::Kernel;
+    let m = Machine::new(2);
+    m.set_migrate_pct(100);
+    let m2 = Arc::clone(&m);
+    within(Duration::from_secs(60), &m, move || {
+        let m = m2;
+        let ran = Arc::new(AtomicU64::new(0));
+        m.lwp(0, || {
+            Host::kpreempt_disable();
+            Host::kpreempt_disable();
+            let r2 = Arc::clone(&ran);
+            let xc = m.spawn_lwp(1, move || {
+                // SAFETY: count_xc gets the AtomicU64 that `r2` keeps
+                // alive until the broadcast has returned.
+                unsafe {
+                    Host::xc_broadcast_wait(
+                        count_xc,
+                        Arc::as_ptr(&r2) as *mut core::ffi::c_void,
+                        core::ptr::null_mut(),
+                    )
+                }
+            });
+            // CPU 1 runs its call; CPU 0's is requested and waits.
+            while m.stats().preempt_requests.load(Ordering::SeqCst) == 0
+                || ran.load(Ordering::SeqCst) < 1
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(
+                ran.load(Ordering::SeqCst),
+                1,
+                "xcall ran under kpreempt_disable"
+            );
+            assert_eq!(host::curcpu(), 0, "LWP moved with preemption disabled");
+            Host::kpreempt_enable();
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(
+                ran.load(Ordering::SeqCst),
+                1,
+                "xcall ran under kpreempt_disable"
+            );
+            assert_eq!(m.stats().preempts_honoured.load(Ordering::SeqCst), 0);
+            Host::kpreempt_enable();
+            assert_eq!(
+                m.stats().preempts_honoured.load(Ordering::SeqCst),
+                1,
+                "the request was not honoured at kpreempt_enable"
+            );
+            xc.join().expect("xcall LWP");
+            assert_eq!(ran.load(Ordering::SeqCst), 2);
+        });
+    });
 }

@@ -1,10 +1,19 @@
-//! The NetBSD kernel backend: every primitive is the kernel's own function.
+//! The NetBSD kernel backend: every primitive is the kernel's own function,
+//! except on amd64, where the fast path's `curlwp`, `kpreempt_disable`,
+//! `kpreempt_enable` and `percpu_getref`/`percpu_putref` are inlined as the
+//! kernel inlines them (`amd64.rs`; kernel objects only, `target_os = "none"`:
+//! a rump kernel on an x86-64 host keeps the calls, its `curlwp` is not
+//! `%gs`-relative).
+
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+pub mod amd64;
 
 use core::ffi::{c_char, c_int, c_longlong, c_void};
 use core::ptr::NonNull;
 
 use crate::kernel::{
-    AutoconfKernel, DevswKernel, DevswTables, Interlock, Kernel, KernelSlot, PanicMsg, Psz, Spl,
+    AutoconfKernel, DevswKernel, DevswTables, Interlock, Kernel, KernelSlot, PanicMsg,
+    PreemptDisabled, Psz, Spl,
 };
 use crate::sys::conf::{bdevsw, cdevsw};
 use crate::sys::imports as k;
@@ -34,6 +43,45 @@ unsafe impl Kernel for NetBSD {
         // SAFETY: caller's contract.
         unsafe { k::percpu_free(pc.as_ptr(), size) }
     }
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+    #[inline(always)]
+    unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<KernelSlot> {
+        // percpu_getref: kpreempt_disable(), then this CPU's copy, inlined.
+        amd64::kpreempt_disable();
+        // SAFETY: caller's contract; preemption is disabled just above.
+        let p = unsafe { amd64::percpu_ptr(pc.as_ptr()) };
+        // SAFETY: this CPU's percpu area + the allocation's offset is
+        // never NULL; an int64_t slot has the size of KernelSlot and at
+        // least its alignment (LOCALCOUNT_SLOT_ALIGN <= ALIGNBYTES + 1,
+        // CTASSERTed by the glue).
+        unsafe { NonNull::new_unchecked(p.cast::<KernelSlot>()) }
+    }
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+    #[inline(always)]
+    unsafe fn percpu_putref(_pc: NonNull<percpu>) {
+        // percpu_putref: kpreempt_enable(), inlined.
+        amd64::kpreempt_enable();
+    }
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+    #[inline(always)]
+    unsafe fn percpu_slot(pc: NonNull<percpu>, _np: &PreemptDisabled<Self>) -> NonNull<KernelSlot> {
+        // SAFETY: caller's contract; `_np` proves preemption is disabled.
+        let p = unsafe { amd64::percpu_ptr(pc.as_ptr()) };
+        // SAFETY: as in percpu_getref.
+        unsafe { NonNull::new_unchecked(p.cast::<KernelSlot>()) }
+    }
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+    #[inline(always)]
+    fn kpreempt_disable() {
+        amd64::kpreempt_disable()
+    }
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+    #[inline(always)]
+    fn kpreempt_enable() {
+        amd64::kpreempt_enable()
+    }
+
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     unsafe fn percpu_getref(pc: NonNull<percpu>) -> NonNull<KernelSlot> {
         // SAFETY: caller's contract; the returned slot is an int64_t, which
@@ -43,16 +91,30 @@ unsafe impl Kernel for NetBSD {
         // SAFETY: percpu_getref never returns NULL for a live allocation.
         unsafe { NonNull::new_unchecked(p) }
     }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     unsafe fn percpu_putref(pc: NonNull<percpu>) {
         // SAFETY: caller's contract.
         unsafe { k::percpu_putref(pc.as_ptr()) }
     }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
+    #[inline(always)]
+    unsafe fn percpu_slot(pc: NonNull<percpu>, _np: &PreemptDisabled<Self>) -> NonNull<KernelSlot> {
+        // The kernel's functions: a nested percpu_getref/putref, whose
+        // pointer stays this CPU's while `_np` keeps preemption disabled.
+        // SAFETY: caller's contract.
+        let p = unsafe { Self::percpu_getref(pc) };
+        // SAFETY: pairs with the percpu_getref just above.
+        unsafe { Self::percpu_putref(pc) };
+        p
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     fn kpreempt_disable() {
         // SAFETY: callable in any context.
         unsafe { k::kpreempt_disable() }
     }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline(always)]
     fn kpreempt_enable() {
         // SAFETY: callable in any context; pairs with kpreempt_disable.
@@ -336,6 +398,12 @@ unsafe impl AutoconfKernel for NetBSD {
         // SAFETY: caller's contract (live device).
         unsafe { k::device_xname(dv.as_ptr()) }
     }
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+    #[inline]
+    fn curlwp() -> *const lwp {
+        amd64::curlwp()
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "none")))]
     #[inline]
     fn curlwp() -> *const lwp {
         // SAFETY: callable in any context.

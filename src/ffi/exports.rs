@@ -15,7 +15,7 @@ use core::ptr::NonNull;
 use crate::autoconf;
 use crate::backend::Current;
 use crate::devsw;
-use crate::kernel::{Interlock, Kernel, PanicMsg};
+use crate::kernel::{GetInterlock, Interlock, Kernel, PanicMsg};
 use crate::localcount;
 use crate::sys::conf::{bdevsw, cdevsw};
 use crate::sys::localcount::LocalCount;
@@ -55,6 +55,23 @@ fn interlock_ref(cv: *mut kcondvar, mtx: *mut kmutex, what: &'static str) -> Int
         // they are an initialized condvar and mutex.
         (Some(cv), Some(mtx)) => unsafe { Interlock::new(cv, mtx) },
         _ => null_argument(what, "condvar or interlock"),
+    }
+}
+
+/// `localcount_release`'s `(cv, interlock)`, checked for NULL only when
+/// the release uses them (a drain is running): C's localcount_release
+/// never touches them on its fast path either.  Two words, so that the
+/// fast path passes them to the slow path in registers.
+#[derive(Clone, Copy)]
+struct ReleaseInterlock {
+    cv: *mut kcondvar,
+    mtx: *mut kmutex,
+}
+
+impl GetInterlock<Current> for ReleaseInterlock {
+    #[inline(always)]
+    fn interlock(self) -> Interlock<Current> {
+        interlock_ref(self.cv, self.mtx, "localcount_release")
     }
 }
 
@@ -171,7 +188,7 @@ pub unsafe extern "C" fn localcount_release(
     cv: *mut kcondvar,
     interlock: *mut kmutex,
 ) {
-    let il = interlock_ref(cv, interlock, "localcount_release");
+    let il = ReleaseInterlock { cv, mtx: interlock };
     localcount::release::<Current>(lc_ptr(lc, "localcount_release"), il)
 }
 

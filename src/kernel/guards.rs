@@ -27,6 +27,21 @@ impl<K: Kernel> PreemptDisabled<K> {
     }
 }
 
+impl<K: Kernel> PreemptDisabled<K> {
+    /// This CPU's slot of `pc` (`percpu_getptr_remote(pc, curcpu())`),
+    /// valid while preemption stays disabled, i.e. while `self` lives.
+    ///
+    /// # Safety
+    /// `pc` is a live `int64_t` percpu allocation that outlives `self`.
+    #[inline(always)]
+    pub unsafe fn percpu_slot(&self, pc: NonNull<percpu>) -> &K::Slot {
+        // SAFETY: caller's contract; by the Kernel contract the slot is
+        // this CPU's until preemption is enabled again, which only our
+        // Drop does (the borrow of `self` ends first); the guard is !Send.
+        unsafe { K::percpu_slot(pc, self).as_ref() }
+    }
+}
+
 impl<K: Kernel> Default for PreemptDisabled<K> {
     fn default() -> Self {
         Self::new()
@@ -195,5 +210,21 @@ impl<K: Kernel> Interlock<K> {
     pub fn broadcast(&self) {
         // SAFETY: type invariant.
         unsafe { K::cv_broadcast(self.cv) }
+    }
+}
+
+/// Where a release gets its `(cv, interlock)` pair from.  Only the release
+/// slow path (a drain is running) and the `DEBUG && LOCKDEBUG` check use
+/// it, so a C caller's raw pointers need not be checked on the fast path:
+/// the exported `localcount_release` checks them here, when they are used.
+pub trait GetInterlock<K: Kernel>: Copy {
+    /// The pair; the kernel's panic if the caller passed none.
+    fn interlock(self) -> Interlock<K>;
+}
+
+impl<K: Kernel> GetInterlock<K> for Interlock<K> {
+    #[inline(always)]
+    fn interlock(self) -> Interlock<K> {
+        self
     }
 }

@@ -29,7 +29,7 @@ mod slot;
 
 pub use autoconf::AutoconfKernel;
 pub use devsw::{DevswKernel, DevswTables, Psz, PszRead};
-pub use guards::{Interlock, PerCpuRef, PreemptDisabled, SplHigh};
+pub use guards::{GetInterlock, Interlock, PerCpuRef, PreemptDisabled, SplHigh};
 pub use panic::PanicMsg;
 pub use slot::{KernelSlot, PerCpuSlot, LOCALCOUNT_SLOT_ALIGN};
 
@@ -45,6 +45,11 @@ pub struct Spl(pub core::ffi::c_int);
 ///
 /// * `percpu_getref` disables kernel preemption and returns this CPU's slot,
 ///   valid until the matching `percpu_putref`; slots start at zero.
+///   `percpu_slot` returns the same slot inside a section that already has
+///   preemption disabled, valid until that section ends.
+/// * `kpreempt_disable`/`kpreempt_enable` nest (a per-LWP counter); while
+///   the count is non-zero the LWP stays on its CPU; a preemption requested
+///   meanwhile happens at the `kpreempt_enable` that brings it to zero.
 /// * While a thread has preemption disabled on CPU *c*, the low-priority
 ///   cross-call of [`Kernel::xc_broadcast_wait`] cannot run on *c*.
 /// * `xc_broadcast_wait(f, a, b)` runs `f(a, b)` once on every CPU, in thread
@@ -77,6 +82,17 @@ pub unsafe trait Kernel {
     /// # Safety
     /// Pairs with the last `percpu_getref(pc)` of this thread.
     unsafe fn percpu_putref(pc: NonNull<percpu>);
+
+    /// This CPU's slot of `pc` in a section that already has preemption
+    /// disabled: `percpu_getptr_remote(pc, curcpu())`, what
+    /// `percpu_getref` returns, without disabling preemption a second
+    /// time.  Valid while `np` lives.
+    ///
+    /// # Safety
+    /// `pc` is a live allocation of `size_of::<i64>()` bytes.
+    unsafe fn percpu_slot(pc: NonNull<percpu>, np: &PreemptDisabled<Self>) -> NonNull<Self::Slot>
+    where
+        Self: Sized;
 
     /// `kpreempt_disable()`.
     fn kpreempt_disable();

@@ -28,6 +28,11 @@ extern "C" {
 
     pub fn kpreempt_disable();
     pub fn kpreempt_enable();
+    /// `kpreempt(0)`, what `KPREEMPT_ENABLE` calls when a preemption was
+    /// requested while it was disabled (the amd64 fast path inlines
+    /// `KPREEMPT_ENABLE`: `backend::netbsd::amd64`).
+    #[cfg(all(target_arch = "x86_64", target_os = "none"))]
+    pub fn kpreempt(where_: usize) -> bool;
 
     pub fn rust_localcount_splhigh() -> c_int;
     pub fn rust_localcount_splx(s: c_int);

@@ -94,7 +94,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/systm.h>
 #include <sys/time.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+#if !defined(KTEST_RUMP) && (defined(__x86_64__) || defined(__i386__))
 #include <machine/pio.h>		/* outb: QEMU isa-debug-exit */
 #endif
 
@@ -293,12 +293,26 @@ ktest_seed(void)
  *	case's own thread, xcall threads) in with preempt_point(), and
  *	every 512 iterations yields to other runnable threads of the same
  *	priority, so that unbound workers queued behind a bound spinner
- *	are not starved.  Thread context.
+ *	are not starved (in a rump kernel: sleeps a tick instead, see
+ *	below).  Thread context.
  */
 void
 ktest_breathe(u_int i)
 {
 
+#ifdef KTEST_RUMP
+	/*
+	 * A rump kernel never preempts, and a thread that yields its
+	 * virtual CPU often takes it straight back before a thread waiting
+	 * for that CPU (an xcall thread) wakes up; with more virtual CPUs
+	 * than host cores that starves drains and pserialize_perform.
+	 * Sleeping a tick now and then hands the CPU over for sure.
+	 */
+	if ((i & 511) == 0) {
+		kpause("ktestbr", false, 1, NULL);
+		return;
+	}
+#endif
 	if ((i & 511) == 0)
 		yield();
 	else
@@ -734,6 +748,10 @@ ktest_run_all(void)
 	    (ktest_now_us() - t0) / 1000);
 #endif
 
+#ifdef KTEST_RUMP
+	/* A rump kernel: back to rump_init() and the program that called it. */
+	KERNEL_LOCK(nlocks, NULL);
+#else
 	delay(100000);				/* let the UART drain */
 #if defined(__x86_64__) || defined(__i386__)
 	outb(0xf4, ktest_nfail ? 1 : 0);	/* QEMU isa-debug-exit */
@@ -741,6 +759,7 @@ ktest_run_all(void)
 #endif
 	kern_reboot(RB_NOSYNC, NULL);		/* reset (aarch64: PSCI) */
 	KERNEL_LOCK(nlocks, NULL);
+#endif
 }
 
 /*

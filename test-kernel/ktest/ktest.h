@@ -145,4 +145,9 @@ ktest_rand(uint32_t *s)
 /* ktest_userland.c: /dev/ktctl for the userland suite. */
 int	ktest_userland_attach(void);
 
+/* In a rump kernel: stand-ins for ipi(9) (ktest_rump.h, ktest_rump.c). */
+#ifdef KTEST_RUMP
+#include "ktest_rump.h"
+#endif
+
 #endif	/* _KTEST_KTEST_H_ */

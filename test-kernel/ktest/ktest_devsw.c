@@ -463,7 +463,9 @@ ktest_devsw_builtin_lookup(struct ktest *kt)
 		cdevsw_release(c);
 		KTEST_CHECK(kt, cdevsw_lookup(makedev(m, 1)) == c);
 	}
+#ifndef KTEST_RUMP
 	KTEST_CHECK(kt, nb > 0 && nc > 0);
+#endif
 	KTEST_CHECK(kt, bdevsw_lookup_acquire(NODEV) == NULL);
 	KTEST_CHECK(kt, cdevsw_lookup_acquire(NODEV) == NULL);
 	m = MAX(max_cdevsws, max_bdevsws);
@@ -473,6 +475,16 @@ ktest_devsw_builtin_lookup(struct ktest *kt)
 	}
 	ktest_so(kt, "static majors: %u bdevsw, %u cdevsw of %d/%d", nb, nc,
 	    sys_bdevsws, sys_cdevsws);
+#ifdef KTEST_RUMP
+	/*
+	 * A rump kernel has no static devsw: its tables
+	 * (sys/rump/librump/rumpkern/emul.c) start empty and every
+	 * component attaches its devsw at run time.
+	 */
+	if (nb == 0 && nc == 0 && !ktest_failed(kt))
+		return ktest_skip(kt, "no static devsw in a rump kernel (every"
+		    " devsw is attached at run time by its component)");
+#endif
 	return ktest_result(kt);
 }
 KTEST_CASE(devsw, builtin_lookup, ktest_devsw_builtin_lookup);

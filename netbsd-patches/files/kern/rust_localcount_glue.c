@@ -15,7 +15,14 @@
  *    rust_device_*() and rust_cfdriver_unit(), never by offset;
  *  - the library reads d_localcount of struct bdevsw/cdevsw by offset,
  *    so the offsets it was built with (from <sys/localcount.h>) are
- *    checked against <sys/conf.h> here, at compile time.
+ *    checked against <sys/conf.h> here, at compile time;
+ *  - on amd64 the library inlines curlwp, KPREEMPT_DISABLE/ENABLE and
+ *    percpu_getref as the kernel does (no function call on the
+ *    localcount_acquire/release fast path): the offsets into struct
+ *    cpu_info and struct lwp that it uses are defined here, from this
+ *    kernel's headers, as absolute symbols that the linker writes into
+ *    its instructions (rust_localcount_layout below; struct percpu's
+ *    are in subr_percpu.c, which keeps it private).
  *
  * (autoconf's and devsw's file-static locks have their accessors in
  * subr_autoconf.c and subr_devsw.c.)  Nothing else belongs in this
@@ -61,6 +68,56 @@ CTASSERT(offsetof(struct cdevsw, d_localcount) == CDEVSW_D_LOCALCOUNT_OFFSET);
  * percpu(9) allocation offers PERCPU_QUANTUM_SIZE, ALIGNBYTES + 1.
  */
 CTASSERT(LOCALCOUNT_SLOT_ALIGN <= ALIGNBYTES + 1);
+
+#if defined(__x86_64__) && !defined(RUST_LOCALCOUNT_RUMP)
+/*
+ * The fields the amd64 fast path reads and writes, with the sizes its
+ * instructions assume (movq, incl/decl, cmpl).
+ */
+CTASSERT(sizeof(((struct cpu_info *)0)->ci_curlwp) == sizeof(uint64_t));
+CTASSERT(sizeof(((struct cpu_info *)0)->ci_data.cpu_percpu.pcc_data) ==
+    sizeof(uint64_t));
+CTASSERT(sizeof(((struct lwp *)0)->l_nopreempt) == sizeof(uint32_t));
+CTASSERT(sizeof(((struct lwp *)0)->l_dopreempt) == sizeof(uint32_t));
+
+/*
+ * rust_localcount_layout()
+ *
+ *	Never called: its body only defines, as absolute symbols, the
+ *	offsets of this kernel's structures that the library's amd64
+ *	fast path uses (src/backend/netbsd/amd64.rs):
+ *
+ *	rust_localcount_ci_curlwp	offsetof(struct cpu_info, ci_curlwp)
+ *	rust_localcount_ci_percpu_data	offsetof(struct cpu_info,
+ *					    ci_data.cpu_percpu.pcc_data)
+ *	rust_localcount_l_nopreempt	offsetof(struct lwp, l_nopreempt)
+ *	rust_localcount_l_dopreempt	offsetof(struct lwp, l_dopreempt)
+ *
+ *	The library refers to them as displacements (R_X86_64_32S), so it
+ *	carries no layout of its own: a kernel whose structures differ
+ *	gets its own offsets at link time, and a kernel without these
+ *	symbols does not link.  (An "i" operand needs a function around
+ *	it: clang rejects operands in file-scope asm.)
+ */
+__used static void
+rust_localcount_layout(void)
+{
+
+	__asm(".globl rust_localcount_ci_curlwp\n\t"
+	    ".set rust_localcount_ci_curlwp, %c0\n\t"
+	    ".globl rust_localcount_ci_percpu_data\n\t"
+	    ".set rust_localcount_ci_percpu_data, %c1\n\t"
+	    ".globl rust_localcount_l_nopreempt\n\t"
+	    ".set rust_localcount_l_nopreempt, %c2\n\t"
+	    ".globl rust_localcount_l_dopreempt\n\t"
+	    ".set rust_localcount_l_dopreempt, %c3"
+	    :
+	    : "i" (offsetof(struct cpu_info, ci_curlwp)),
+	      "i" (offsetof(struct cpu_info, ci_data.cpu_percpu.pcc_data)),
+	      "i" (offsetof(struct lwp, l_nopreempt)),
+	      "i" (offsetof(struct lwp, l_dopreempt)));
+}
+#endif	/* __x86_64__ && !RUST_LOCALCOUNT_RUMP */
 
 /*
  * rust_localcount_splhigh()
@@ -245,20 +302,26 @@ rust_uptime_ms(void)
  *	This yields where a port with kernel preemption could preempt:
  *	thread context, kpreempt_disable() not in effect, no IPL raised
  *	(which holding a spin mutex implies; splhigh() returns the
- *	previous level).
+ *	previous level).  Likewise in a rump kernel (RUST_LOCALCOUNT_RUMP),
+ *	which never preempts and whose kpreempt_disabled() is always true:
+ *	there it asks the LWP's own count, and yield() may move the LWP to
+ *	another virtual CPU.
  */
 void	rust_localcount_preempt_point(void);
 
 void
 rust_localcount_preempt_point(void)
 {
-#ifndef __HAVE_PREEMPTION
+#if !defined(RUST_LOCALCOUNT_RUMP) && !defined(__HAVE_PREEMPTION)
 	int s;
 #endif
 
 	if (cpu_intr_p() || cpu_softintr_p())
 		return;
-#ifdef __HAVE_PREEMPTION
+#if defined(RUST_LOCALCOUNT_RUMP)
+	if (curlwp->l_nopreempt == 0)
+		yield();
+#elif defined(__HAVE_PREEMPTION)
 	if (!kpreempt_disabled())
 		yield();
 #else

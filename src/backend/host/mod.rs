@@ -9,7 +9,14 @@
 //! * **LWPs** are threads with a current CPU.  An LWP migrates to a random
 //!   CPU whenever it becomes preemptible again (`kpreempt_enable` to zero,
 //!   after sleeping, at [`preempt_point`]); with preemption disabled it
-//!   cannot move, and per-CPU data is only reachable that way.  When an LWP
+//!   cannot move, and per-CPU data is only
+//!   reachable that way.  `kpreempt_disable` is a per-LWP counter, as
+//!   `l_nopreempt`; a preemption *requested* while it is non-zero (an
+//!   xcall thread wanting the CPU: the kernel sets `l_dopreempt`) is
+//!   recorded and honoured by the `kpreempt_enable` that brings the count
+//!   to zero (`KPREEMPT_ENABLE`'s `kpreempt(0)`): the LWP gives the CPU up
+//!   there and then ([`Stats::preempt_requests`],
+//!   [`Stats::preempts_honoured`]).  When an LWP
 //!   sleeps (mutex, condvar, xcall wait) it gives its tokens up and takes
 //!   them back -- possibly on another CPU -- when it wakes, as NetBSD does.
 //! * **xcall(9).**  A low-priority broadcast (globally serialized, like
@@ -47,7 +54,8 @@ pub use mutex::{HostCondvar, HostMutex};
 use sync::{host_thread_local, AtomicI64, Token};
 
 use crate::kernel::{
-    AutoconfKernel, DevswKernel, DevswTables, Interlock, Kernel, PanicMsg, Psz, Spl,
+    AutoconfKernel, DevswKernel, DevswTables, Interlock, Kernel, PanicMsg, PreemptDisabled, Psz,
+    Spl,
 };
 use crate::sys::conf::{bdevsw, cdevsw};
 use crate::sys::localcount::LocalCount;
@@ -62,6 +70,9 @@ struct Cpu {
     preempt: Token,
     /// Held at `splhigh` here, or by an interrupt handler running here.
     ipl: Token,
+    /// `l_dopreempt` of the LWP running here with preemption disabled: a
+    /// preemption was requested (an xcall waits to be dispatched here).
+    dopreempt: sync::AtomicBool,
 }
 
 /// A simulated multiprocessor.
@@ -107,6 +118,12 @@ pub struct Stats {
     pub percpu_live: std::sync::atomic::AtomicI64,
     /// Times the percpu(9) arena grew (each with a low-priority xcall).
     pub percpu_grows: AtomicU64,
+    /// Preemption requests: an xcall to be dispatched on a CPU where an
+    /// LWP had preemption disabled (`l_dopreempt` set).
+    pub preempt_requests: AtomicU64,
+    /// Requests honoured by the `kpreempt_enable` that re-enabled
+    /// preemption (`kpreempt(0)`): the LWP left its CPU there.
+    pub preempts_honoured: AtomicU64,
 }
 
 /// Per-thread state: which LWP this thread is and where it runs.
@@ -156,6 +173,7 @@ impl Machine {
             cpus: (0..ncpu)
                 .map(|_| Cpu {
                     preempt: Token::new(),
+                    dopreempt: sync::AtomicBool::new(false),
                     ipl: Token::new(),
                 })
                 .collect(),
@@ -324,6 +342,32 @@ pub fn curlwp() -> u64 {
     with_ctx(|c| c.lwp)
 }
 
+/// This CPU's slot of the host percpu(9) allocation `pc` for an LWP that
+/// already has preemption disabled (what [`Kernel::percpu_slot`] returns;
+/// for kernels built on the host's primitives, such as the model
+/// checker's).  Panics if preemption is not disabled or `pc` was freed.
+///
+/// # Safety
+/// `pc` came from the host's `percpu_alloc`.
+pub unsafe fn percpu_slot_disabled(pc: NonNull<percpu>) -> NonNull<AtomicI64> {
+    with_ctx(|c| {
+        assert!(
+            c.nopreempt > 0 || c.intr,
+            "percpu_slot: preemption not disabled"
+        )
+    });
+    let cpu = curcpu();
+    // SAFETY: caller's contract: `pc` is a HostPercpu (never deallocated).
+    let p = unsafe { pc.cast::<HostPercpu>().as_ref() };
+    if p.freed.load(Ordering::SeqCst) {
+        host_panic(format_args!(
+            "percpu_slot: use after free of {:p}",
+            pc.as_ptr()
+        ));
+    }
+    NonNull::from(&p.slots[cpu])
+}
+
 /// A point where a preemptible LWP may be switched out and migrate.
 pub fn preempt_point() {
     with_ctx(maybe_migrate);
@@ -374,8 +418,13 @@ fn migrate_randomly(c: &mut Ctx) {
     }
 }
 
-/// Put the LWP on CPU `to`, counting a migration.
+/// Put the LWP on CPU `to`, counting a migration.  Callers: a preemptible
+/// LWP ([`maybe_migrate`], [`migrate_to`]) or one that slept and holds no
+/// CPU ([`sleep`]: an LWP that blocks with preemption disabled, e.g. on
+/// the interlock in the release slow path, may wake up elsewhere, as in
+/// NetBSD).
 fn move_to(c: &mut Ctx, to: usize) {
+    debug_assert!(!c.preempt_held && !c.intr && !c.bound);
     if to != c.cpu {
         c.cpu = to;
         c.m.stats.migrations.fetch_add(1, Ordering::Relaxed);
@@ -572,17 +621,38 @@ unsafe impl Kernel for Host {
         Self::kpreempt_enable();
     }
 
+    unsafe fn percpu_slot(pc: NonNull<percpu>, _np: &PreemptDisabled<Self>) -> NonNull<AtomicI64> {
+        // SAFETY: caller's contract; `_np` keeps preemption disabled.
+        unsafe { percpu_slot_disabled(pc) }
+    }
+
     fn kpreempt_disable() {
         with_ctx(|c| c.nopreempt += 1);
         settle();
     }
 
     fn kpreempt_enable() {
-        with_ctx(|c| {
+        let honour = with_ctx(|c| {
             assert!(c.nopreempt > 0, "kpreempt_enable: not disabled");
             c.nopreempt -= 1;
+            // KPREEMPT_ENABLE: l_dopreempt -> kpreempt(0), which does
+            // nothing in interrupt context or while still disabled.
+            c.nopreempt == 0
+                && c.spl == 0
+                && !c.intr
+                && c.preempt_held
+                && c.m.cpus[c.cpu].dopreempt.swap(false, Ordering::SeqCst)
         });
         settle();
+        if honour {
+            // kpreempt(0): the CPU went to the requester (settle gave the
+            // token back); let it run before this LWP goes on, wherever
+            // the scheduler puts it.
+            with_ctx(|c| {
+                c.m.stats.preempts_honoured.fetch_add(1, Ordering::Relaxed);
+            });
+            sync::thread::yield_now();
+        }
     }
 
     fn splhigh() -> Spl {
@@ -617,9 +687,18 @@ unsafe impl Kernel for Host {
                         m2.bound_lwp(cpu, || {
                             // Dispatch: the xcall thread gets this CPU only
                             // when nobody has preemption disabled on it.
+                            // If an LWP has preemption disabled there,
+                            // this is a preemption request (l_dopreempt),
+                            // which its kpreempt_enable honours.
                             let me = curlwp();
-                            m2.cpus[cpu].preempt.acquire(me);
-                            m2.cpus[cpu].preempt.release(me);
+                            let c = &m2.cpus[cpu];
+                            if c.preempt.owner().is_some() {
+                                c.dopreempt.store(true, Ordering::SeqCst);
+                                m2.stats.preempt_requests.fetch_add(1, Ordering::Relaxed);
+                            }
+                            c.preempt.acquire(me);
+                            c.dopreempt.store(false, Ordering::SeqCst);
+                            c.preempt.release(me);
                             // SAFETY: the broadcaster's contract: `f` may be
                             // called with (a, b) until we are joined.
                             unsafe { f(args.0, args.1) }

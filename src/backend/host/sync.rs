@@ -4,14 +4,14 @@
 //! protocol run under both.
 
 #[cfg(feature = "model-shuttle")]
-pub use shuttle::sync::atomic::AtomicI64;
+pub use shuttle::sync::atomic::{AtomicBool, AtomicI64};
 #[cfg(feature = "model-shuttle")]
 pub use shuttle::sync::{Condvar, Mutex};
 #[cfg(feature = "model-shuttle")]
 pub use shuttle::thread;
 
 #[cfg(not(feature = "model-shuttle"))]
-pub use std::sync::atomic::AtomicI64;
+pub use std::sync::atomic::{AtomicBool, AtomicI64};
 #[cfg(not(feature = "model-shuttle"))]
 pub use std::sync::{Condvar, Mutex};
 #[cfg(not(feature = "model-shuttle"))]

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+#
+# ktest-rump.sh -- build rump kernels with the C and with the Rust
+# localcount(9) and run the in-kernel suite (test-kernel/ktest/) in them,
+# as a rump component, on the host's real cores.
+#
+# Usage: test-kernel/rump/ktest-rump.sh [-n "1 2 4 8"] [-v "c rust"] [-o OUTDIR] [-B]
+#   -n  virtual CPU counts (RUMP_NCPU) to run each rump kernel with
+#       (default "1 2 4 8")
+#   -v  rump kernel variants (default "c rust"):
+#         c                  sys/kern/subr_localcount.c (the tree's C code,
+#                            our patches applied but not RUST_LOCALCOUNT, as
+#                            the "c" kernel of ktest.sh)
+#         rust               RUMP_RUST_LOCALCOUNT: the Rust library, built
+#                            for the host (scripts/build-kernel-obj.sh
+#                            x86_64-rump), in librump instead of
+#                            subr_localcount.c; subr_devsw.c and
+#                            subr_autoconf.c as in a RUST_LOCALCOUNT kernel
+#         rust-broken        rust built with the DELIBERATELY WRONG feature
+#                            broken-release-no-preempt: the suite must fail
+#         rust-broken-devsw  rust built with broken-devsw-no-reference: the
+#                            devsw cases must fail
+#   -o  results directory (default RUMP_WORK/results); each run first removes
+#       the previous run's result files there
+#   -B  build only, do not run
+#   -a  also NetBSD's own tests/dev/audio against each rump kernel (from
+#       NETBSDTESTSDIR): h_pad (t_pad:pad_output) opens /dev/pad0 and
+#       /dev/audio0 of the real pad(4) and audio(4) drivers through the
+#       devsw; its result must be the same on every variant
+# Environment:
+#   NETBSDSRCDIR  a NetBSD source tree that buildrump.sh can build rump
+#                 kernels from (default /usr/src): build.sh, tools/,
+#                 share/mk/, lib/librumpuser/, lib/librump/, sys/ with
+#                 sys/rump/, common/.  It is never modified: the patches
+#                 go to a hard-linked copy under RUMP_WORK (same file
+#                 system as the tree).
+#   BUILDRUMPSH   a checkout of buildrump.sh (github.com/rumpkernel), the
+#                 driver that builds NetBSD's rump kernels on non-NetBSD
+#                 hosts (default: NETBSDSRCDIR/../buildrump.sh).  Its
+#                 "tools" step makes the NetBSD host tools and rumpmake;
+#                 this script then runs rumpmake itself on the few
+#                 libraries it needs (librumpuser, librump).
+#   BUILDRUMP_FLAGS  extra options for buildrump.sh, e.g. "-V NOGCCERROR=yes"
+#                 for an older tree that a newer host gcc warns about
+#   HOST_CFLAGS   passed through to the tools build (e.g. "-O -fcommon" for
+#                 a tree whose tools predate gcc 10)
+#   NETBSDTESTSDIR  NetBSD's tests/ (default NETBSDSRCDIR/tests), for -a
+#   RUMP_WORK     work directory (default target/rump)
+#   RUMP_JOBS     make -j (default 2)
+#
+# Steps: (1) hard-linked copy of NETBSDSRCDIR with netbsd-patches/apply.sh
+# and devsw-module-init.sh on its sys/, and netbsd-patches/rump/*.patch
+# (RUMP_RUST_LOCALCOUNT in Makefile.rumpkern); (2) buildrump.sh tools;
+# (3) per variant: librumpuser and librump (the Rust object renamed into the
+# rumpns_ namespace by rump's own __archivebuild rule), the component
+# librumpkern_ktest (Makefile.component) and the program ktest_rump
+# (ktest_rump_main.c); a check that the intended implementation is the one
+# linked; with -a the audio components and h_pad; (4) with -a, h_pad on
+# every variant; (5) every variant at every RUMP_NCPU through
+# ktest_rump_run.py: ATF tps, JUnit, JSON, console logs and a final
+# "N passed, N failed" line.
+#
+# Exit: 0 all passed; 1 a build failed or a case failed, panicked, hung or
+# did not run; 77 skipped (no rump-capable tree or no buildrump.sh here).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+tk=$(dirname "$here")
+top=$(dirname "$tk")
+ncpus="1 2 4 8"
+variants="c rust"
+out=
+build_only=false
+audio=false
+while getopts n:v:o:Ba opt; do
+	case $opt in
+	a) audio=true ;;
+	n) ncpus=$OPTARG ;;
+	v) variants=$OPTARG ;;
+	o) out=$OPTARG ;;
+	B) build_only=true ;;
+	*) sed -n '3,64p' "$0" >&2; exit 2 ;;
+	esac
+done
+
+NETBSDSRCDIR=${NETBSDSRCDIR:-/usr/src}
+BUILDRUMPSH=${BUILDRUMPSH:-$NETBSDSRCDIR/../buildrump.sh}
+work=${RUMP_WORK:-$top/target/rump}
+out=${out:-$work/results}
+jobs=${RUMP_JOBS:-2}
+
+log() { printf '[rump] %s\n' "$*" >&2; }
+skip() { log "SKIPPED: $*"; exit 77; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---- what this machine has ----------------------------------------------
+for f in build.sh share/mk/bsd.own.mk lib/librumpuser/Makefile \
+    lib/librump/Makefile sys/rump/Makefile.rump sys/kern/subr_localcount.c; do
+	[[ -e $NETBSDSRCDIR/$f ]] ||
+		skip "no rump-capable NetBSD tree at NETBSDSRCDIR=$NETBSDSRCDIR (no $f)"
+done
+[[ -x $BUILDRUMPSH/buildrump.sh ]] ||
+	skip "no buildrump.sh at BUILDRUMPSH=$BUILDRUMPSH"
+for t in cc ld objcopy python3; do
+	command -v $t >/dev/null || die "$t not found"
+done
+NETBSDSRCDIR=$(cd "$NETBSDSRCDIR" && pwd)
+NETBSDTESTSDIR=${NETBSDTESTSDIR:-$NETBSDSRCDIR/tests}
+if $audio && [[ ! -f $NETBSDTESTSDIR/dev/audio/h_pad.c ]]; then
+	log "no tests/dev/audio at NETBSDTESTSDIR=$NETBSDTESTSDIR: -a ignored"
+	audio=false
+fi
+BUILDRUMPSH=$(cd "$BUILDRUMPSH" && pwd)
+log "NETBSDSRCDIR=$NETBSDSRCDIR BUILDRUMPSH=$BUILDRUMPSH work=$work"
+mkdir -p "$work" "$out"
+work=$(cd "$work" && pwd)
+$build_only || rm -rf "$out"/*.console "$out"/results.tps "$out"/junit.xml \
+	"$out"/summary.json
+
+# ---- 1. the patched tree -----------------------------------------------
+stamp=$(cat "$top"/netbsd-patches/*.patch "$top"/netbsd-patches/*.sh \
+	"$top"/netbsd-patches/rump/*.patch "$top"/include/sys/localcount.h \
+	$(find "$top/netbsd-patches/files" -type f | sort) | sha256sum | cut -c1-16)
+src=$work/src
+if [[ ! -f $work/.src-stamp || $(cat "$work/.src-stamp") != "$stamp" ]]; then
+	log "making the patched tree $src (hard links to $NETBSDSRCDIR)"
+	rm -rf "$src" "$work/.src-stamp"
+	cp -al "$NETBSDSRCDIR" "$src"
+	"$top/netbsd-patches/apply.sh" "$src/sys" >&2
+	# Every rump kernel source is compiled with _MODULE, so the drivers
+	# of the rump components get their d_localcount as modules do.
+	"$top/netbsd-patches/devsw-module-init.sh" "$src/sys" > "$src/devsw-module-init.log"
+	for p in "$top"/netbsd-patches/rump/*.patch; do
+		# Break the hard links of the files the patch changes first.
+		for f in $(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$p"); do
+			cp "$src/$f" "$src/$f.new" && mv "$src/$f.new" "$src/$f"
+		done
+		patch -s -p1 -d "$src" < "$p" || die "$p does not apply"
+	done
+	echo "$stamp" > "$work/.src-stamp"
+fi
+
+# ---- 2. buildrump.sh tools: NetBSD host tools and rumpmake --------------
+# -H: the tree is not the revision buildrump.sh pins (checkout.sh); the
+# manual pages are not needed.
+# They depend on the tree and the options, not on our patches.
+tools=$work/tools
+tstamp=$(printf '%s\n' "$NETBSDSRCDIR" "${BUILDRUMP_FLAGS:-}" "${HOST_CFLAGS:-}" | sha256sum | cut -c1-16)
+if [[ ! -x $tools/bin/brrumpmake || $(cat "$tools/.stamp" 2>/dev/null) != "$tstamp" ]]; then
+	log "buildrump.sh tools -> $tools (log: $work/tools.log)"
+	t0=$SECONDS
+	# shellcheck disable=SC2086
+	(cd "$work" && "$BUILDRUMPSH/buildrump.sh" -H -q -j "$jobs" -s "$src" \
+		-T "$tools" -o "$work/obj-c" -d "$work/dest" \
+		-V MKMAN=no -V MKDOC=no -V MKHTML=no -V MKINFO=no \
+		${BUILDRUMP_FLAGS:-} tools) > "$work/tools.log" 2>&1 ||
+		{ tail -20 "$work/tools.log" >&2; die "buildrump.sh tools failed"; }
+	echo "$tstamp" > "$tools/.stamp"
+	log "tools built in $((SECONDS - t0)) s"
+fi
+
+# ---- 3. the rump kernels, the component, the program ----------------------
+# rumpmake bakes the object directory (MAKEOBJDIR, DESTDIR, BUILDRUMP_STAGE
+# under buildrump.sh's -o) in; each variant gets a copy pointing at its own.
+# _GCC_CRTI/_GCC_CRTN empty: the host cc links its own crti/crtn into the
+# shared libraries.  MKSTATICLIB=no: the program links the shared ones.
+build_variant() {
+	local v=$1 obj=$work/obj-$1 features="" rmk=() rustvar=() comp
+	case $v in
+	c) ;;
+	rust) features="diagnostic" ;;
+	rust-broken) features="diagnostic broken-release-no-preempt" ;;
+	rust-broken-devsw) features="diagnostic broken-devsw-no-reference" ;;
+	*) die "unknown variant $v" ;;
+	esac
+	# A deliberately broken variant differs from "rust" only in the Rust
+	# object: start from a copy of rust's objects (make then redoes what
+	# depends on the object) instead of compiling librump again.
+	if [[ $v == rust-* && ! -d $obj && -f $work/obj-rust/dest.stage/usr/lib/librump.so ]]; then
+		log "$v: objects copied from $work/obj-rust"
+		cp -a "$work/obj-rust" "$obj.tmp"
+		rm -rf "$obj.tmp/ktest" "$obj.tmp/ktest_rump"
+		mv "$obj.tmp" "$obj"
+	fi
+	sed "s|$work/obj-c|$obj|g" "$tools/bin/brrumpmake" > "$tools/bin/rumpmake-$v"
+	chmod +x "$tools/bin/rumpmake-$v"
+	mkdir -p "$obj/dest.stage/usr/bin" "$obj/dest.stage/usr/include/rump" \
+		"$obj/dest.stage/usr/lib"
+	rmk=(nice "$tools/bin/rumpmake-$v" _GCC_CRTI= _GCC_CRTN= MKSTATICLIB=no -j "$jobs")
+	if [[ $v == rust* ]]; then
+		log "$v: Rust object for the rump kernel (features: $features)"
+		FEATURES=$features "$top/scripts/build-kernel-obj.sh" x86_64-rump \
+			"$obj/rust_localcount.o.new" >&2
+		cmp -s "$obj/rust_localcount.o.new" "$obj/rust_localcount.o" &&
+			rm "$obj/rust_localcount.o.new" ||
+			mv "$obj/rust_localcount.o.new" "$obj/rust_localcount.o"
+		rustvar=(RUMP_RUST_LOCALCOUNT="$obj/rust_localcount.o")
+	fi
+	printf 'SUBDIR=%s\n.include <bsd.subdir.mk>\n' \
+		"$(printf ' %s' "$src"/lib/librumpuser "$src"/lib/librump \
+		    "$src"/sys/rump/include)" > "$obj/Makefile.includes"
+	printf 'SUBDIR= %s .WAIT %s\n.include <bsd.subdir.mk>\n' \
+		"$src/lib/librumpuser" "$src/lib/librump" > "$obj/Makefile.libs"
+	log "$v: librumpuser, librump (log: $obj/build.log)"
+	local t0=$SECONDS
+	if ! ( "${rmk[@]}" -f "$obj/Makefile.includes" obj &&
+	    "${rmk[@]}" -f "$obj/Makefile.includes" includes &&
+	    "${rmk[@]}" "${rustvar[@]}" -f "$obj/Makefile.libs" dependall &&
+	    "${rmk[@]}" "${rustvar[@]}" -f "$obj/Makefile.libs" install ) \
+	    > "$obj/build.log" 2>&1; then
+		grep -E 'error:|Error code|undefined reference' "$obj/build.log" |
+			head -30 >&2 || true
+		die "$v: rump kernel build failed (log: $obj/build.log)"
+	fi
+	log "$v: rump kernel built in $((SECONDS - t0)) s"
+
+	# The right implementation must be the one in librump: Rust (renamed
+	# into rumpns_, no subr_localcount) or C.
+	local lib=$obj/dest.stage/usr/lib/librump.so
+	nm -D --defined-only "$lib" > "$obj/librump.nm"
+	grep -q ' T rumpns_localcount_acquire$' "$obj/librump.nm" ||
+		die "$v: no rumpns_localcount_acquire in $lib"
+	if [[ $v == rust* ]]; then
+		grep -qE ' R rumpns_localcount_rust_built_(no)?debug$' "$obj/librump.nm" ||
+			die "$v: the Rust localcount is not the one in $lib"
+		[[ ! -e $obj/lib/librump/subr_localcount.pico ]] ||
+			die "$v: subr_localcount was compiled"
+		# Every global symbol of the Rust object in rump's namespace
+		# (Makefile.rump leaves rump*, RUMP* and __* alone).
+		nm -g "$obj/lib/librump/rust_localcount.pico" | awk '{print $NF}' |
+			grep -vE '^(rump|RUMP|__|_GLOBAL_OFFSET_TABLE_)' > "$obj/rust-outside-ns.txt" &&
+			die "$v: Rust object symbols outside the rumpns_ namespace:" \
+			    "$(tr '\n' ' ' < "$obj/rust-outside-ns.txt")"
+	else
+		! grep -q 'localcount_rust_built' "$obj/librump.nm" ||
+			die "$v: Rust object in the C rump kernel"
+	fi
+
+	# The suite as a rump component, built where its objects go.
+	comp=$obj/ktest
+	mkdir -p "$comp"
+	cp "$here/Makefile.component" "$comp/Makefile"
+	if ! (cd "$comp" && "${rmk[@]}" KTESTDIR="$tk/ktest" \
+	    RUST_LOCALCOUNT=$([[ $v == rust* ]] && echo yes || echo no) dependall) \
+	    > "$comp/build.log" 2>&1; then
+		grep -E 'error:|Error code' "$comp/build.log" | head -30 >&2 || true
+		die "$v: component build failed (log: $comp/build.log)"
+	fi
+	# The program: plain host C against the installed rump headers.
+	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
+		-o "$obj/ktest_rump" "$here/ktest_rump_main.c" \
+		-L"$comp" -L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed \
+		-lrumpkern_ktest -lrump -lrumpuser -lpthread -ldl \
+		-Wl,-rpath,"$comp:$obj/dest.stage/usr/lib" ||
+		die "$v: ktest_rump link failed"
+	log "$v: $obj/ktest_rump"
+	$audio && build_audio "$v"
+	return 0
+}
+
+# build_audio VARIANT: the factions and drivers tests/dev/audio links
+# (librumpvfs with the fifofs stubs, librumpdev, librumpdev_audio,
+# librumpdev_pad) and h_pad, a plain host program against the rump
+# headers, with netbsd_compat.h and NetBSD's own <sys/audioio.h> and
+# <sys/ioccom.h> (ioctl numbers as the rump kernel decodes them) copied
+# from the patched tree.
+build_audio() {
+	# rmk: build_variant's rumpmake command line (bash: dynamic scope).
+	local v=$1 obj=$work/obj-$1 compat=$work/compat
+	printf 'SUBDIR= %s %s %s .WAIT %s %s\n.include <bsd.subdir.mk>\n' \
+		"$src/lib/librumpvfs" "$src/lib/librumpdev" \
+		"$src/sys/rump/fs/lib/libnofifovfs" \
+		"$src/sys/rump/dev/lib/libaudio" "$src/sys/rump/dev/lib/libpad" \
+		> "$obj/Makefile.audio"
+	log "$v: librumpvfs, librumpdev, audio(4), pad(4) (log: $obj/audio-build.log)"
+	if ! ( "${rmk[@]}" -f "$obj/Makefile.audio" obj &&
+	    "${rmk[@]}" -f "$obj/Makefile.audio" includes &&
+	    "${rmk[@]}" -f "$obj/Makefile.audio" dependall &&
+	    "${rmk[@]}" -f "$obj/Makefile.audio" install ) \
+	    > "$obj/audio-build.log" 2>&1; then
+		grep -E 'error:|Error code' "$obj/audio-build.log" | head -30 >&2 || true
+		die "$v: audio components build failed (log: $obj/audio-build.log)"
+	fi
+	mkdir -p "$compat/sys"
+	cp "$src/sys/sys/audioio.h" "$src/sys/sys/ioccom.h" "$compat/sys/"
+	cc -O2 -D_DEFAULT_SOURCE -include "$here/netbsd_compat.h" \
+		-I"$compat" -I"$obj/dest.stage/usr/include" \
+		-I"$NETBSDTESTSDIR/dev/audio" -o "$obj/h_pad" \
+		"$NETBSDTESTSDIR/dev/audio/h_pad.c" -L"$obj/dest.stage/usr/lib" \
+		-Wl,--no-as-needed -lrumpdev_pad -lrumpdev_audio -lrumpdev \
+		-lrumpvfs -lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
+		-Wl,-rpath,"$obj/dest.stage/usr/lib" || die "$v: h_pad build failed"
+}
+
+for v in $variants; do
+	build_variant "$v"
+done
+$build_only && { log "build only: done"; exit 0; }
+
+# ---- 4. NetBSD's tests/dev/audio (-a): the same result on every variant --
+if $audio; then
+	first=
+	for v in $variants; do
+		rc=0
+		(cd "$work/obj-$v" && timeout 120 ./h_pad) > "$out/h_pad-$v.out" 2>&1 || rc=$?
+		[[ $rc == 0 ]] && res=passed || res="failed (exit $rc)"
+		log "tests/dev/audio t_pad:pad_output on $v: $res"
+		first=${first:-$res}
+		[[ $res == "$first" ]] ||
+			die "t_pad:pad_output differs between variants ($first, $res on $v)"
+		[[ $rc == 0 ]] || die "t_pad:pad_output failed on $v (see $out/h_pad-$v.out)"
+	done
+fi
+
+# ---- 5. run every variant at every RUMP_NCPU ------------------------------
+runs=()
+for v in $variants; do
+	for n in $ncpus; do
+		runs+=("$v:$n:$work/obj-$v/ktest_rump")
+	done
+done
+exec python3 "$here/ktest_rump_run.py" --out "$out" "${runs[@]}"
