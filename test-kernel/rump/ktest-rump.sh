@@ -26,7 +26,10 @@
 #   -a  also NetBSD's own tests/dev/audio against each rump kernel (from
 #       NETBSDTESTSDIR): h_pad (t_pad:pad_output) opens /dev/pad0 and
 #       /dev/audio0 of the real pad(4) and audio(4) drivers through the
-#       devsw; its result must be the same on every variant
+#       devsw, and audiotest runs every t_audio case (the list and the
+#       "audiotest -ARe CASE" call that t_audio.awk generates); every
+#       case's verdict must be the same on every variant, and none may
+#       fail
 # Environment:
 #   NETBSDSRCDIR  a NetBSD source tree that buildrump.sh can build rump
 #                 kernels from (default /usr/src): build.sh, tools/,
@@ -55,9 +58,10 @@
 # rumpns_ namespace by rump's own __archivebuild rule), the component
 # librumpkern_ktest (Makefile.component) and the program ktest_rump
 # (ktest_rump_main.c); a check that the intended implementation is the one
-# linked; with -a the audio components and h_pad; (4) with -a, h_pad on
-# every variant; (5) every variant at every RUMP_NCPU through
-# ktest_rump_run.py: ATF tps, JUnit, JSON, console logs and a final
+# linked; with -a the audio components, h_pad and audiotest; (4) with -a,
+# h_pad and every t_audio case on every variant (results in OUTDIR:
+# t_audio-VARIANT.tps, ATF tps, and t_audio-VARIANT.out); (5) every
+# variant at every RUMP_NCPU through ktest_rump_run.py: ATF tps, JUnit, JSON, console logs and a final
 # "N passed, N failed" line.
 #
 # Exit: 0 all passed; 1 a build failed or a case failed, panicked, hung or
@@ -79,7 +83,7 @@ while getopts n:v:o:Ba opt; do
 	v) variants=$OPTARG ;;
 	o) out=$OPTARG ;;
 	B) build_only=true ;;
-	*) sed -n '3,64p' "$0" >&2; exit 2 ;;
+	*) sed -n '3,68p' "$0" >&2; exit 2 ;;
 	esac
 done
 
@@ -115,7 +119,7 @@ log "NETBSDSRCDIR=$NETBSDSRCDIR BUILDRUMPSH=$BUILDRUMPSH work=$work"
 mkdir -p "$work" "$out"
 work=$(cd "$work" && pwd)
 $build_only || rm -rf "$out"/*.console "$out"/results.tps "$out"/junit.xml \
-	"$out"/summary.json
+	"$out"/summary.json "$out"/h_pad-*.out "$out"/t_audio-*
 
 # ---- 1. the patched tree -----------------------------------------------
 stamp=$(cat "$top"/netbsd-patches/*.patch "$top"/netbsd-patches/*.sh \
@@ -260,10 +264,13 @@ build_variant() {
 
 # build_audio VARIANT: the factions and drivers tests/dev/audio links
 # (librumpvfs with the fifofs stubs, librumpdev, librumpdev_audio,
-# librumpdev_pad) and h_pad, a plain host program against the rump
-# headers, with netbsd_compat.h and NetBSD's own <sys/audioio.h> and
-# <sys/ioccom.h> (ioctl numbers as the rump kernel decodes them) copied
-# from the patched tree.
+# librumpdev_pad), h_pad and audiotest, plain host programs against the
+# rump headers, with NetBSD's own <sys/audioio.h> and <sys/ioccom.h>
+# (ioctl numbers as the rump kernel decodes them) copied from the patched
+# tree; h_pad with netbsd_compat.h, audiotest with audiotest-compat/
+# (NetBSD's O_NONBLOCK, errno, poll bits, FIOASYNC, struct kevent, and
+# sysctlbyname() in the rump kernel; <util.h>, <sys/event.h>,
+# <sys/sysctl.h> and <sys/ioctl.h> of our own).
 build_audio() {
 	# rmk: build_variant's rumpmake command line (bash: dynamic scope).
 	local v=$1 obj=$work/obj-$1 compat=$work/compat
@@ -290,6 +297,64 @@ build_audio() {
 		-Wl,--no-as-needed -lrumpdev_pad -lrumpdev_audio -lrumpdev \
 		-lrumpvfs -lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
 		-Wl,-rpath,"$obj/dest.stage/usr/lib" || die "$v: h_pad build failed"
+	# -D_KERNTYPES as tests/dev/audio/Makefile.  -w: NetBSD's source, not
+	# ours, and it passes "" as printf formats.
+	cc -O2 -w -D_DEFAULT_SOURCE -D_KERNTYPES \
+		-include "$here/audiotest-compat/netbsd_audiotest.h" \
+		-I"$here/audiotest-compat" -I"$compat" \
+		-I"$obj/dest.stage/usr/include" -o "$obj/audiotest" \
+		"$NETBSDTESTSDIR/dev/audio/audiotest.c" -L"$obj/dest.stage/usr/lib" \
+		-Wl,--no-as-needed -lrumpdev_pad -lrumpdev_audio -lrumpdev \
+		-lrumpvfs -lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
+		-Wl,-rpath,"$obj/dest.stage/usr/lib" || die "$v: audiotest build failed"
+}
+
+# run_t_audio VARIANT: every case of t_audio as NetBSD's atf runs it (the
+# list and "audiotest -ARe CASE" from t_audio.awk; exit 0 passed, 1
+# failed, 2 skipped, anything else failed; the reason is the output
+# without the rump kernel's "[" lines), one rump kernel per case.  Writes
+# OUTDIR/t_audio-VARIANT.tps (ATF tps), OUTDIR/t_audio-VARIANT.out (every
+# case's output) and OUTDIR/t_audio-VARIANT.verdicts ("CASE VERDICT").
+run_t_audio() {
+	local v=$1 obj=$work/obj-$1 tc rc msg verdict n=0
+	local tps=$out/t_audio-$v.tps log=$out/t_audio-$v.out
+	local ver=$out/t_audio-$v.verdicts
+	local -A count=([passed]=0 [failed]=0 [skipped]=0)
+	awk -f "$NETBSDTESTSDIR/dev/audio/t_audio.awk" \
+		"$NETBSDTESTSDIR/dev/audio/audiotest.c" |
+		sed -n 's/^[[:space:]]*atf_add_test_case //p' > "$work/t_audio.cases"
+	n=$(wc -l < "$work/t_audio.cases")
+	[[ $n -gt 0 ]] || die "no t_audio cases from t_audio.awk"
+	: > "$log"
+	: > "$ver"
+	{
+		printf 'Content-Type: application/X-atf-tps; version="3"\n\n'
+		printf 'info: variant, %s\ntps-count: 1\n' "$v"
+		printf 'tp-start: %s, t_audio, %d\n' "$(date +%s.%6N)" "$n"
+	} > "$tps"
+	while read -r tc; do
+		printf 'tc-start: %s, %s\n' "$(date +%s.%6N)" "$tc" >> "$tps"
+		rc=0
+		msg=$(cd "$obj" && timeout 120 ./audiotest -ARe "$tc" 2>&1) || rc=$?
+		printf '=== %s (exit %d)\n%s\n' "$tc" "$rc" "$msg" >> "$log"
+		msg=$(printf '%s\n' "$msg" | { grep -v '^\[' || true; } |
+			tr '\n' ' ' | sed 's/ *$//')
+		case $rc in
+		0) verdict=passed; msg= ;;
+		2) verdict=skipped ;;
+		1) verdict=failed ;;
+		124) verdict=failed; msg="timed out after 120 s" ;;
+		*) verdict=failed; msg="unknown error $rc" ;;
+		esac
+		count[$verdict]=$((count[$verdict] + 1))
+		echo "$tc $verdict" >> "$ver"
+		printf 'tc-end: %s, %s, %s%s\n' "$(date +%s.%6N)" "$tc" \
+			"$verdict" "${msg:+, $msg}" >> "$tps"
+		[[ $verdict == passed ]] || log "t_audio:$tc on $v: $verdict${msg:+: $msg}"
+	done < "$work/t_audio.cases"
+	printf 'tp-end: %s, t_audio\n' "$(date +%s.%6N)" >> "$tps"
+	log "tests/dev/audio t_audio on $v: $n cases: ${count[passed]} passed," \
+		"${count[failed]} failed, ${count[skipped]} skipped ($tps)"
 }
 
 for v in $variants; do
@@ -310,6 +375,18 @@ if $audio; then
 			die "t_pad:pad_output differs between variants ($first, $res on $v)"
 		[[ $rc == 0 ]] || die "t_pad:pad_output failed on $v (see $out/h_pad-$v.out)"
 	done
+	first=
+	for v in $variants; do
+		run_t_audio "$v"
+		if [[ -n $first ]] && ! diff -u "$out/t_audio-$first.verdicts" \
+		    "$out/t_audio-$v.verdicts" >&2; then
+			die "t_audio verdicts differ between $first and $v"
+		fi
+		first=${first:-$v}
+	done
+	! grep -q ' failed$' "$out/t_audio-$first.verdicts" ||
+		die "t_audio cases failed (the same on every variant):" \
+		    "$(grep ' failed$' "$out/t_audio-$first.verdicts" | cut -d' ' -f1 | tr '\n' ' ')"
 fi
 
 # ---- 5. run every variant at every RUMP_NCPU ------------------------------
