@@ -52,15 +52,7 @@ def main(argv=None):
                                    case_timeout=a.case_timeout, console_log=log))
     paths = kh.write_reports(results, a.out)
     kyua_ok = ktest_kyua.check_results(a.out) if a.kyua else True
-    print()
-    print("%-30s %8s %8s %8s %9s" % ("boot", "passed", "failed", "skipped", "seconds"))
-    for r in results:
-        n = r.counts()
-        print("%-30s %8d %8d %8d %9.1f" % (r.label, n["passed"], n["failed"],
-                                           n["skipped"], r.end - r.start))
-    kh.print_failures(results)
-    print("results: %s" % ", ".join(sorted(paths.values())))
-    print(kh.summary_line(results))
+    kh.print_report(results, paths, "boot", 30)
     return kh.exit_status(results) if kyua_ok else 1
 
 

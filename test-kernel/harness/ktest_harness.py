@@ -804,6 +804,22 @@ def print_failures(results: Iterable[RunResult], out=None) -> None:
             print("[%s] ERROR %s" % (r.label, e), file=out)
 
 
+
+def print_report(results: list[RunResult], paths: dict[str, str], heading: str,
+                 width: int) -> None:
+    """The end of a matrix of runs: a table of per-run counts (first column
+    HEADING, WIDTH wide), the failure recap, where the reports are and the
+    final `N passed, N failed` line."""
+    print()
+    print("%-*s %8s %8s %8s %9s" % (width, heading, "passed", "failed", "skipped", "seconds"))
+    for r in results:
+        n = r.counts()
+        print("%-*s %8d %8d %8d %9.1f" % (width, r.label, n["passed"], n["failed"],
+                                          n["skipped"], r.end - r.start))
+    print_failures(results)
+    print("results: %s" % ", ".join(sorted(paths.values())))
+    print(summary_line(results))
+
 # ---------------------------------------------------------------- CLI
 
 def main(argv: list[str] | None = None) -> int:

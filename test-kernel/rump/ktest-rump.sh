@@ -288,25 +288,24 @@ build_audio() {
 		grep -E 'error:|Error code' "$obj/audio-build.log" | head -30 >&2 || true
 		die "$v: audio components build failed (log: $obj/audio-build.log)"
 	fi
+	# What h_pad and audiotest link, as tests/dev/audio/Makefile.
+	local rumplibs=(-L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed
+		-lrumpdev_pad -lrumpdev_audio -lrumpdev -lrumpvfs
+		-lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl
+		-Wl,-rpath,"$obj/dest.stage/usr/lib")
 	mkdir -p "$compat/sys"
 	cp "$src/sys/sys/audioio.h" "$src/sys/sys/ioccom.h" "$compat/sys/"
 	cc -O2 -D_DEFAULT_SOURCE -include "$here/netbsd_compat.h" \
 		-I"$compat" -I"$obj/dest.stage/usr/include" \
 		-I"$NETBSDTESTSDIR/dev/audio" -o "$obj/h_pad" \
-		"$NETBSDTESTSDIR/dev/audio/h_pad.c" -L"$obj/dest.stage/usr/lib" \
-		-Wl,--no-as-needed -lrumpdev_pad -lrumpdev_audio -lrumpdev \
-		-lrumpvfs -lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
-		-Wl,-rpath,"$obj/dest.stage/usr/lib" || die "$v: h_pad build failed"
+		"$NETBSDTESTSDIR/dev/audio/h_pad.c" "${rumplibs[@]}" || die "$v: h_pad build failed"
 	# -D_KERNTYPES as tests/dev/audio/Makefile.  -w: NetBSD's source, not
 	# ours, and it passes "" as printf formats.
 	cc -O2 -w -D_DEFAULT_SOURCE -D_KERNTYPES \
 		-include "$here/audiotest-compat/netbsd_audiotest.h" \
 		-I"$here/audiotest-compat" -I"$compat" \
 		-I"$obj/dest.stage/usr/include" -o "$obj/audiotest" \
-		"$NETBSDTESTSDIR/dev/audio/audiotest.c" -L"$obj/dest.stage/usr/lib" \
-		-Wl,--no-as-needed -lrumpdev_pad -lrumpdev_audio -lrumpdev \
-		-lrumpvfs -lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
-		-Wl,-rpath,"$obj/dest.stage/usr/lib" || die "$v: audiotest build failed"
+		"$NETBSDTESTSDIR/dev/audio/audiotest.c" "${rumplibs[@]}" || die "$v: audiotest build failed"
 }
 
 # run_t_audio VARIANT: every case of t_audio as NetBSD's atf runs it (the

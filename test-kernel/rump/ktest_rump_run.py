@@ -92,15 +92,7 @@ def main(argv=None) -> int:
         log = os.path.join(a.out, "%s.console" % kh.label_slug(label))
         results.append(run_rump(program, int(ncpu), label, a.timeout, a.case_timeout, log))
     paths = kh.write_reports(results, a.out)
-    print()
-    print("%-22s %8s %8s %8s %9s" % ("run", "passed", "failed", "skipped", "seconds"))
-    for r in results:
-        n = r.counts()
-        print("%-22s %8d %8d %8d %9.1f" % (r.label, n["passed"], n["failed"],
-                                           n["skipped"], r.end - r.start))
-    kh.print_failures(results)
-    print("results: %s" % ", ".join(sorted(paths.values())))
-    print(kh.summary_line(results))
+    kh.print_report(results, paths, "run", 22)
     return kh.exit_status(results)
 
 
