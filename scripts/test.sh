@@ -25,9 +25,11 @@
 #      them.  The full matrix of an architecture is
 #      test-kernel/ktest.sh -a ARCH (see README).
 #  10. the rump stage (test-kernel/rump/ktest-rump.sh): rump kernels with the
-#      C and the Rust localcount, the in-kernel suite as a rump component at
+#      C and the Rust localcount, the in-kernel suite as a rump component and
+#      the module cases (ktmod.kmod loaded at run time, ktmod_rump.c) at
 #      RUMP_NCPU 1, 2, 4, 8 on the host's cores, and tests/dev/audio's h_pad
-#      on both (-a); skipped, saying so, without a rump-capable NetBSD tree
+#      and every t_audio case on both (-a), with identical verdicts
+#      required; skipped, saying so, without a rump-capable NetBSD tree
 #      (RUMP_NETBSDSRCDIR, default NETBSDSRCDIR) and buildrump.sh
 #      (BUILDRUMPSH).  RUMP_SKIP=1 skips it explicitly.
 set -euo pipefail

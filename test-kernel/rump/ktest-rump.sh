@@ -43,10 +43,13 @@
 #                 "tools" step makes the NetBSD host tools and rumpmake;
 #                 this script then runs rumpmake itself on the few
 #                 libraries it needs (librumpuser, librump).
-#   BUILDRUMP_FLAGS  extra options for buildrump.sh, e.g. "-V NOGCCERROR=yes"
-#                 for an older tree that a newer host gcc warns about
-#   HOST_CFLAGS   passed through to the tools build (e.g. "-O -fcommon" for
-#                 a tree whose tools predate gcc 10)
+#   BUILDRUMP_FLAGS  options for buildrump.sh (default "-V NOGCCERROR=yes":
+#                 the rump kernels are built with the host's gcc, usually
+#                 newer than the tree, whose new warnings would otherwise
+#                 be errors; our own C is compiled with the kernel's
+#                 -Werror flags by test-kernel/ktest.sh)
+#   HOST_CFLAGS   for the host tools (default "-O -fcommon -w": tools that
+#                 predate gcc 10 define common symbols in several files)
 #   NETBSDTESTSDIR  NetBSD's tests/ (default NETBSDSRCDIR/tests), for -a
 #   RUMP_WORK     work directory (default target/rump)
 #   RUMP_JOBS     make -j (default 2)
@@ -58,11 +61,15 @@
 # rumpns_ namespace by rump's own __archivebuild rule), the component
 # librumpkern_ktest (Makefile.component) and the program ktest_rump
 # (ktest_rump_main.c); a check that the intended implementation is the one
-# linked; with -a the audio components, h_pad and audiotest; (4) with -a,
-# h_pad and every t_audio case on every variant (results in OUTDIR:
-# t_audio-VARIANT.tps, ATF tps, and t_audio-VARIANT.out); (5) every
-# variant at every RUMP_NCPU through ktest_rump_run.py: ATF tps, JUnit, JSON, console logs and a final
-# "N passed, N failed" line.
+# linked; librumpvfs and the program ktmod_rump (ktmod_rump.c: the
+# userland suite's module cases); with -a the audio components, h_pad and
+# audiotest; the userland suite's ktmod.c as .kmod files for the rump
+# kernels (build_kmods); (4) with -a, h_pad and every t_audio case on
+# every variant (results in OUTDIR: t_audio-VARIANT.tps, ATF tps, and
+# t_audio-VARIANT.out); (5) every variant at every RUMP_NCPU through
+# ktest_rump_run.py, the suite ("VARIANT-rump ncpuN") and the module
+# cases ("VARIANT-rump-modules ncpuN"): ATF tps, JUnit, JSON, console
+# logs and a final "N passed, N failed" line.
 #
 # Exit: 0 all passed; 1 a build failed or a case failed, panicked, hung or
 # did not run; 77 skipped (no rump-capable tree or no buildrump.sh here).
@@ -89,6 +96,8 @@ done
 
 NETBSDSRCDIR=${NETBSDSRCDIR:-/usr/src}
 BUILDRUMPSH=${BUILDRUMPSH:-$NETBSDSRCDIR/../buildrump.sh}
+BUILDRUMP_FLAGS=${BUILDRUMP_FLAGS--V NOGCCERROR=yes}
+export HOST_CFLAGS=${HOST_CFLAGS--O -fcommon -w}
 work=${RUMP_WORK:-$top/target/rump}
 out=${out:-$work/results}
 jobs=${RUMP_JOBS:-2}
@@ -149,7 +158,7 @@ fi
 # manual pages are not needed.
 # They depend on the tree and the options, not on our patches.
 tools=$work/tools
-tstamp=$(printf '%s\n' "$NETBSDSRCDIR" "${BUILDRUMP_FLAGS:-}" "${HOST_CFLAGS:-}" | sha256sum | cut -c1-16)
+tstamp=$(printf '%s\n' "$NETBSDSRCDIR" "$BUILDRUMP_FLAGS" "$HOST_CFLAGS" | sha256sum | cut -c1-16)
 if [[ ! -x $tools/bin/brrumpmake || $(cat "$tools/.stamp" 2>/dev/null) != "$tstamp" ]]; then
 	log "buildrump.sh tools -> $tools (log: $work/tools.log)"
 	t0=$SECONDS
@@ -157,7 +166,7 @@ if [[ ! -x $tools/bin/brrumpmake || $(cat "$tools/.stamp" 2>/dev/null) != "$tsta
 	(cd "$work" && "$BUILDRUMPSH/buildrump.sh" -H -q -j "$jobs" -s "$src" \
 		-T "$tools" -o "$work/obj-c" -d "$work/dest" \
 		-V MKMAN=no -V MKDOC=no -V MKHTML=no -V MKINFO=no \
-		${BUILDRUMP_FLAGS:-} tools) > "$work/tools.log" 2>&1 ||
+		$BUILDRUMP_FLAGS tools) > "$work/tools.log" 2>&1 ||
 		{ tail -20 "$work/tools.log" >&2; die "buildrump.sh tools failed"; }
 	echo "$tstamp" > "$tools/.stamp"
 	log "tools built in $((SECONDS - t0)) s"
@@ -250,14 +259,37 @@ build_variant() {
 		grep -E 'error:|Error code' "$comp/build.log" | head -30 >&2 || true
 		die "$v: component build failed (log: $comp/build.log)"
 	fi
-	# The program: plain host C against the installed rump headers.
+	# librumpvfs (modctl(2) loads a .kmod through the rump kernel's file
+	# system; etfs; specfs opens the devices) for ktmod_rump.
+	printf 'SUBDIR= %s %s\n.include <bsd.subdir.mk>\n' \
+		"$src/lib/librumpvfs" "$src/sys/rump/fs/lib/libnofifovfs" \
+		> "$obj/Makefile.vfs"
+	log "$v: librumpvfs (log: $obj/vfs-build.log)"
+	if ! ( "${rmk[@]}" -f "$obj/Makefile.vfs" obj &&
+	    "${rmk[@]}" -f "$obj/Makefile.vfs" includes &&
+	    "${rmk[@]}" -f "$obj/Makefile.vfs" dependall &&
+	    "${rmk[@]}" -f "$obj/Makefile.vfs" install ) \
+	    > "$obj/vfs-build.log" 2>&1; then
+		grep -E 'error:|Error code' "$obj/vfs-build.log" | head -30 >&2 || true
+		die "$v: librumpvfs build failed (log: $obj/vfs-build.log)"
+	fi
+	# The programs: plain host C against the installed rump headers.
 	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
 		-o "$obj/ktest_rump" "$here/ktest_rump_main.c" \
 		-L"$comp" -L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed \
 		-lrumpkern_ktest -lrump -lrumpuser -lpthread -ldl \
 		-Wl,-rpath,"$comp:$obj/dest.stage/usr/lib" ||
 		die "$v: ktest_rump link failed"
-	log "$v: $obj/ktest_rump"
+	# ktmod_rump exports rumpns_ktmod_stats to the rump kernel's symbol
+	# table (--export-dynamic), which the module's counters resolve to.
+	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
+		-I"$tk/ktest" -DKTMOD_KMODDIR="\"$work/kmod\"" \
+		-o "$obj/ktmod_rump" "$here/ktmod_rump.c" -Wl,--export-dynamic \
+		-L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed -lrumpvfs \
+		-lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
+		-Wl,-rpath,"$obj/dest.stage/usr/lib" ||
+		die "$v: ktmod_rump link failed"
+	log "$v: $obj/ktest_rump, $obj/ktmod_rump"
 	$audio && build_audio "$v"
 	return 0
 }
@@ -326,6 +358,7 @@ run_t_audio() {
 	[[ $n -gt 0 ]] || die "no t_audio cases from t_audio.awk"
 	: > "$log"
 	: > "$ver"
+	: > "$work/t_audio-$v.skips"
 	{
 		printf 'Content-Type: application/X-atf-tps; version="3"\n\n'
 		printf 'info: variant, %s\ntps-count: 1\n' "$v"
@@ -349,16 +382,68 @@ run_t_audio() {
 		echo "$tc $verdict" >> "$ver"
 		printf 'tc-end: %s, %s, %s%s\n' "$(date +%s.%6N)" "$tc" \
 			"$verdict" "${msg:+, $msg}" >> "$tps"
-		[[ $verdict == passed ]] || log "t_audio:$tc on $v: $verdict${msg:+: $msg}"
+		[[ $verdict != failed ]] || log "t_audio:$tc on $v: failed: $msg"
+		[[ $verdict != skipped ]] || echo "$msg" >> "$work/t_audio-$v.skips"
 	done < "$work/t_audio.cases"
 	printf 'tp-end: %s, t_audio\n' "$(date +%s.%6N)" >> "$tps"
 	log "tests/dev/audio t_audio on $v: $n cases: ${count[passed]} passed," \
 		"${count[failed]} failed, ${count[skipped]} skipped ($tps)"
+	# Why they were skipped (audiotest's own reasons), a line per reason.
+	[[ ! -s $work/t_audio-$v.skips ]] ||
+		sed 's/^Line [0-9]*: //' "$work/t_audio-$v.skips" | sort | uniq -c |
+		sort -rn | while read -r k why; do
+			log "  skipped $k: $why"
+		done
+}
+
+# build_kmods: the userland suite's modules (test-kernel/modules/ktmod/
+# ktmod.c) as .kmod files that kobj(9) can load into a rump kernel, in
+# WORK/kmod: ktmod and ktmod_nomi (-DKTMOD_NO_MODULE_INIT) against the
+# patched tree, ktmod_stock against NETBSDSRCDIR's unpatched sys/.  A
+# rump kernel lives at a host address above 2 GiB, and the amd64
+# kobj_reloc() stores R_X86_64_32/32S values without an overflow check,
+# so the module is compiled -mcmodel=large -fno-pic: every address is a
+# 64-bit absolute (R_X86_64_64), checked below.  Otherwise the flags of
+# a kernel module: freestanding, no red zone, no FP/SIMD, _KERNEL
+# _MODULE, the tree's amd64 <machine/> (and <amd64/>, <x86/>) headers.
+build_kmods() {
+	local kdir=$work/kmod name sys defs bad
+	mkdir -p "$kdir"
+	for name in ktmod ktmod_nomi ktmod_stock; do
+		case $name in
+		ktmod) sys=$src/sys defs=() ;;
+		ktmod_nomi) sys=$src/sys defs=(-DKTMOD_NAME=ktmod_nomi -DKTMOD_NO_MODULE_INIT) ;;
+		ktmod_stock) sys=$NETBSDSRCDIR/sys defs=(-DKTMOD_NAME=ktmod_stock) ;;
+		esac
+		mkdir -p "$kdir/$name.inc"
+		ln -sfn "$sys/arch/amd64/include" "$kdir/$name.inc/machine"
+		ln -sfn "$sys/arch/amd64/include" "$kdir/$name.inc/amd64"
+		ln -sfn "$sys/arch/x86/include" "$kdir/$name.inc/x86"
+		cc -c -O2 -std=gnu99 -Wall -Werror -Wno-unused-function \
+			-ffreestanding -fno-builtin -fno-common -fno-pic -fno-pie \
+			-mcmodel=large -mno-red-zone -mno-mmx -mno-sse -mno-avx \
+			-fno-stack-protector -fcf-protection=none \
+			-fno-asynchronous-unwind-tables -fno-unwind-tables \
+			-nostdinc -D_KERNEL -D_MODULE -DDIAGNOSTIC "${defs[@]}" \
+			-I"$kdir/$name.inc" -I"$sys" \
+			-I"${sys%/sys}/common/include" -I"$tk/ktest" \
+			-o "$kdir/$name.o" "$top/test-kernel/modules/ktmod/ktmod.c" ||
+			die "$name.kmod: compile failed"
+		ld -r -o "$kdir/$name.kmod" "$kdir/$name.o" ||
+			die "$name.kmod: link failed"
+		bad=$(readelf -rW "$kdir/$name.kmod" | awk '$3 ~ /^R_X86_64_/ &&
+			$3 != "R_X86_64_64" && $3 != "R_X86_64_PC32" &&
+			$3 != "R_X86_64_PLT32" { print $3 }' | sort -u | tr '\n' ' ')
+		[[ -z $bad ]] || die "$name.kmod: relocations kobj cannot place" \
+			"at a rump kernel's addresses: $bad"
+	done
+	log "kmod: $kdir/ktmod.kmod, ktmod_nomi.kmod, ktmod_stock.kmod"
 }
 
 for v in $variants; do
 	build_variant "$v"
 done
+build_kmods
 $build_only && { log "build only: done"; exit 0; }
 
 # ---- 4. NetBSD's tests/dev/audio (-a): the same result on every variant --
@@ -393,6 +478,11 @@ runs=()
 for v in $variants; do
 	for n in $ncpus; do
 		runs+=("$v:$n:$work/obj-$v/ktest_rump")
+	done
+done
+for v in $variants; do
+	for n in $ncpus; do
+		runs+=("$v/modules:$n:$work/obj-$v/ktmod_rump")
 	done
 done
 exec python3 "$here/ktest_rump_run.py" --out "$out" "${runs[@]}"

@@ -2,10 +2,13 @@
 """ktest_rump_run.py -- run the in-kernel suite in rump kernels and report.
 
 Usage: ktest_rump_run.py --out DIR [--timeout S] [--case-timeout S]
-                         VARIANT:NCPU:PROGRAM...
+                         VARIANT[/SUITE]:NCPU:PROGRAM...
 
 Each PROGRAM is a ktest_rump binary (ktest_rump_main.c linked with a rump
-kernel and the librumpkern_ktest component); it is run with RUMP_NCPU=NCPU
+kernel and the librumpkern_ktest component), labelled "VARIANT-rump
+ncpuN", or another program that prints the same protocol, such as
+ktmod_rump (the module cases), labelled "VARIANT-rump-SUITE ncpuN"; it is
+run with RUMP_NCPU=NCPU
 and its standard output (the rump kernel's console, the KTEST protocol of
 test-kernel/ktest/ktest.c) is read by the QEMU harness's own parser
 (test-kernel/harness/ktest_harness.py): the same per-case verdicts, the
@@ -82,13 +85,14 @@ def main(argv=None) -> int:
                    help="seconds per run (default %(default)g)")
     p.add_argument("--case-timeout", type=float, default=120.0,
                    help="seconds per case (default %(default)g)")
-    p.add_argument("runs", nargs="+", metavar="VARIANT:NCPU:PROGRAM")
+    p.add_argument("runs", nargs="+", metavar="VARIANT[/SUITE]:NCPU:PROGRAM")
     a = p.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     results = []
     for spec in a.runs:
         variant, ncpu, program = spec.split(":", 2)
-        label = "%s-rump ncpu%s" % (variant, ncpu)
+        variant, _, suite = variant.partition("/")
+        label = "%s-rump%s ncpu%s" % (variant, "-" + suite if suite else "", ncpu)
         log = os.path.join(a.out, "%s.console" % kh.label_slug(label))
         results.append(run_rump(program, int(ncpu), label, a.timeout, a.case_timeout, log))
     paths = kh.write_reports(results, a.out)
