@@ -62,13 +62,16 @@
 # librumpkern_ktest (Makefile.component) and the program ktest_rump
 # (ktest_rump_main.c); a check that the intended implementation is the one
 # linked; librumpvfs and the program ktmod_rump (ktmod_rump.c: the
-# userland suite's module cases); with -a the audio components, h_pad and
+# userland suite's module cases); librumpdev, putter(4), pud(4) and the
+# program pud_rump (pud_rump.c: two device servers at two majors of one
+# cdevsw); with -a the audio components, h_pad and
 # audiotest; the userland suite's ktmod.c as .kmod files for the rump
 # kernels (build_kmods); (4) with -a, h_pad and every t_audio case on
 # every variant (results in OUTDIR: t_audio-VARIANT.tps, ATF tps, and
 # t_audio-VARIANT.out); (5) every variant at every RUMP_NCPU through
 # ktest_rump_run.py, the suite ("VARIANT-rump ncpuN") and the module
-# cases ("VARIANT-rump-modules ncpuN"): ATF tps, JUnit, JSON, console
+# cases ("VARIANT-rump-modules ncpuN") and pud(4) ("VARIANT-rump-pud
+# ncpuN"): ATF tps, JUnit, JSON, console
 # logs and a final "N passed, N failed" line.
 #
 # Exit: 0 all passed; 1 a build failed or a case failed, panicked, hung or
@@ -290,8 +293,39 @@ build_variant() {
 		-Wl,-rpath,"$obj/dest.stage/usr/lib" ||
 		die "$v: ktmod_rump link failed"
 	log "$v: $obj/ktest_rump, $obj/ktmod_rump"
+	build_pud "$v"
 	$audio && build_audio "$v"
 	return 0
+}
+
+# build_pud VARIANT: librumpdev, putter(4) and pud(4) (libputter, libpud:
+# /dev/putter and /dev/pud) and pud_rump (pud_rump.c), a plain host
+# program against the rump headers that also calls the rump kernel's
+# cdevsw_lookup/bdevsw_lookup (rumpns_ symbols) to print the devsw tables.
+build_pud() {
+	# rmk: build_variant's rumpmake command line (bash: dynamic scope).
+	local v=$1 obj=$work/obj-$1
+	printf 'SUBDIR= %s %s %s .WAIT %s .WAIT %s\n.include <bsd.subdir.mk>\n' \
+		"$src/lib/librumpvfs" "$src/lib/librumpdev" \
+		"$src/sys/rump/fs/lib/libnofifovfs" \
+		"$src/sys/rump/dev/lib/libputter" "$src/sys/rump/dev/lib/libpud" \
+		> "$obj/Makefile.pud"
+	log "$v: librumpdev, putter(4), pud(4) (log: $obj/pud-build.log)"
+	if ! ( "${rmk[@]}" -f "$obj/Makefile.pud" obj &&
+	    "${rmk[@]}" -f "$obj/Makefile.pud" includes &&
+	    "${rmk[@]}" -f "$obj/Makefile.pud" dependall &&
+	    "${rmk[@]}" -f "$obj/Makefile.pud" install ) \
+	    > "$obj/pud-build.log" 2>&1; then
+		grep -E 'error:|Error code' "$obj/pud-build.log" | head -30 >&2 || true
+		die "$v: pud components build failed (log: $obj/pud-build.log)"
+	fi
+	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
+		-o "$obj/pud_rump" "$here/pud_rump.c" \
+		-L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed -lrumpdev_pud \
+		-lrumpdev_putter -lrumpdev -lrumpvfs -lrumpvfs_nofifofs -lrump \
+		-lrumpuser -lpthread -ldl -Wl,-rpath,"$obj/dest.stage/usr/lib" ||
+		die "$v: pud_rump link failed"
+	log "$v: $obj/pud_rump"
 }
 
 # build_audio VARIANT: the factions and drivers tests/dev/audio links
@@ -483,6 +517,11 @@ done
 for v in $variants; do
 	for n in $ncpus; do
 		runs+=("$v/modules:$n:$work/obj-$v/ktmod_rump")
+	done
+done
+for v in $variants; do
+	for n in $ncpus; do
+		runs+=("$v/pud:$n:$work/obj-$v/pud_rump")
 	done
 done
 exec python3 "$here/ktest_rump_run.py" --out "$out" "${runs[@]}"

@@ -21,8 +21,9 @@
  *
  * The servers register with PUD_CONFFLAG_BDEV: without a block major,
  * the devsw_detach(&pud_bdevsw, ...) of their close finds pud_bdevsw
- * nowhere, which is a KASSERT on both kernels (stock's
- * "bi < max_bdevsws", the Rust layer's "bdevsw %p not attached").
+ * nowhere: stock's KASSERT(bi < max_bdevsws) (without DIAGNOSTIC, an
+ * index past the table), the Rust layer's "bdevsw %p not attached"
+ * (from the code; not run here).
  *
  * Cases (tp "rump_pud"):
  *	register	servers A (major MAJ_A) and B (MAJ_B) register; the
