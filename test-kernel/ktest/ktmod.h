@@ -21,6 +21,8 @@
 #define	KTMOD_CMAJOR		501
 #define	KTMOD_BMAJOR		250
 #define	KTMOD_NUNIT		16	/* minors 0..15 */
+#define	KTCTL_LINE_MAX		512	/* a write to /dev/ktctl: printf(9)
+					   in pieces of this size */
 
 /*
  * Every entry point counts its calls on entry (_in) and just before it

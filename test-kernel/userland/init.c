@@ -316,11 +316,20 @@ fmt(char *buf, size_t size, const char *f, ...)
 	return n;
 }
 
+/*
+ * Where say() writes: /dev/ktctl, whose d_write prints with the kernel's
+ * printf(9) (ktest_userland.c), else the console tty (fd 1).  Through the
+ * tty a line waits in the output queue while the kernel's own messages
+ * (modctl's "WARNING: module error ...") go out at once, and one of them
+ * once landed in the middle of a line ("tc-so use[rland ...").
+ */
+static int sayfd = 1;
+
 /* One write(2) per line, so that lines stay whole on the console. */
 static void __attribute__((format(printf, 1, 2)))
 say(const char *f, ...)
 {
-	char line[512];
+	char line[KTCTL_LINE_MAX];
 	__builtin_va_list ap;
 	size_t n;
 
@@ -328,7 +337,7 @@ say(const char *f, ...)
 	n = vfmt(line, sizeof(line) - 1, f, ap);
 	__builtin_va_end(ap);
 	line[n++] = '\n';
-	sys_write(1, line, n);
+	sys_write(sayfd, line, n);
 }
 
 static const char *
@@ -1010,6 +1019,9 @@ main(void)
 	len = sizeof(clock);
 	sys_sysctl(mib_clock, 2, clock, &len);
 	kernel_rust = read_stats(&ks) == 0 && ks.ks_rust;
+	fd = sys_open("/dev/ktctl", O_WRONLY);
+	if (fd >= 0)
+		sayfd = fd;
 
 	say("KTEST: begin version=1 ncpu=%d hz=%d session=userland", ncpu,
 	    clock[0]);
