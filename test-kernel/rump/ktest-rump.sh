@@ -57,22 +57,21 @@
 # Steps: (1) hard-linked copy of NETBSDSRCDIR with netbsd-patches/apply.sh
 # and devsw-module-init.sh on its sys/, and netbsd-patches/rump/*.patch
 # (RUMP_RUST_LOCALCOUNT in Makefile.rumpkern); (2) buildrump.sh tools;
-# (3) per variant: librumpuser and librump (the Rust object renamed into the
-# rumpns_ namespace by rump's own __archivebuild rule), the component
-# librumpkern_ktest (Makefile.component) and the program ktest_rump
-# (ktest_rump_main.c); a check that the intended implementation is the one
-# linked; librumpvfs and the program ktmod_rump (ktmod_rump.c: the
-# userland suite's module cases); librumpdev, putter(4), pud(4) and the
-# program pud_rump (pud_rump.c: two device servers at two majors of one
-# cdevsw); with -a the audio components, h_pad and
-# audiotest; the userland suite's ktmod.c as .kmod files for the rump
-# kernels (build_kmods); (4) with -a, h_pad and every t_audio case on
-# every variant (results in OUTDIR: t_audio-VARIANT.tps, ATF tps, and
+# (3) per variant: librumpuser and librump (the Rust object renamed into
+# the rumpns_ namespace by rump's own __archivebuild rule) and a check
+# that the intended implementation is the one linked; the component
+# librumpkern_ktest (Makefile.component); librumpvfs, librumpdev,
+# putter(4) and pud(4); the programs ktest_rump (ktest_rump_main.c: the
+# suite), ktmod_rump (ktmod_rump.c: the userland suite's module cases)
+# and pud_rump (pud_rump.c: two pud device servers at two majors of one
+# cdevsw); with -a audio(4), pad(4), h_pad and audiotest; then the
+# userland suite's ktmod.c as .kmod files for the rump kernels
+# (build_kmods); (4) with -a, h_pad and every t_audio case on every
+# variant (results in OUTDIR: t_audio-VARIANT.tps, ATF tps, and
 # t_audio-VARIANT.out); (5) every variant at every RUMP_NCPU through
-# ktest_rump_run.py, the suite ("VARIANT-rump ncpuN") and the module
-# cases ("VARIANT-rump-modules ncpuN") and pud(4) ("VARIANT-rump-pud
-# ncpuN"): ATF tps, JUnit, JSON, console
-# logs and a final "N passed, N failed" line.
+# ktest_rump_run.py: the suite ("VARIANT-rump ncpuN"), the module cases
+# ("VARIANT-rump-modules ncpuN") and pud ("VARIANT-rump-pud ncpuN"): ATF
+# tps, JUnit, JSON, console logs and a final "N passed, N failed" line.
 #
 # Exit: 0 all passed; 1 a build failed or a case failed, panicked, hung or
 # did not run; 77 skipped (no rump-capable tree or no buildrump.sh here).
@@ -262,20 +261,14 @@ build_variant() {
 		grep -E 'error:|Error code' "$comp/build.log" | head -30 >&2 || true
 		die "$v: component build failed (log: $comp/build.log)"
 	fi
-	# librumpvfs (modctl(2) loads a .kmod through the rump kernel's file
-	# system; etfs; specfs opens the devices) for ktmod_rump.
-	printf 'SUBDIR= %s %s\n.include <bsd.subdir.mk>\n' \
-		"$src/lib/librumpvfs" "$src/sys/rump/fs/lib/libnofifovfs" \
-		> "$obj/Makefile.vfs"
-	log "$v: librumpvfs (log: $obj/vfs-build.log)"
-	if ! ( "${rmk[@]}" -f "$obj/Makefile.vfs" obj &&
-	    "${rmk[@]}" -f "$obj/Makefile.vfs" includes &&
-	    "${rmk[@]}" -f "$obj/Makefile.vfs" dependall &&
-	    "${rmk[@]}" -f "$obj/Makefile.vfs" install ) \
-	    > "$obj/vfs-build.log" 2>&1; then
-		grep -E 'error:|Error code' "$obj/vfs-build.log" | head -30 >&2 || true
-		die "$v: librumpvfs build failed (log: $obj/vfs-build.log)"
-	fi
+	# The components the programs below link: librumpvfs (modctl(2)
+	# loads a .kmod through the rump kernel's file system; etfs; specfs
+	# opens the devices), librumpdev, putter(4) and pud(4).
+	rump_components "$v" devices "librumpvfs, librumpdev, putter(4), pud(4)" \
+		"$src/lib/librumpvfs" "$src/lib/librumpdev" \
+		"$src/sys/rump/fs/lib/libnofifovfs" .WAIT \
+		"$src/sys/rump/dev/lib/libputter" .WAIT \
+		"$src/sys/rump/dev/lib/libpud"
 	# The programs: plain host C against the installed rump headers.
 	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
 		-o "$obj/ktest_rump" "$here/ktest_rump_main.c" \
@@ -292,45 +285,39 @@ build_variant() {
 		-lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
 		-Wl,-rpath,"$obj/dest.stage/usr/lib" ||
 		die "$v: ktmod_rump link failed"
-	log "$v: $obj/ktest_rump, $obj/ktmod_rump"
-	build_pud "$v"
-	$audio && build_audio "$v"
-	return 0
-}
-
-# build_pud VARIANT: librumpdev, putter(4) and pud(4) (libputter, libpud:
-# /dev/putter and /dev/pud) and pud_rump (pud_rump.c), a plain host
-# program against the rump headers that also calls the rump kernel's
-# cdevsw_lookup/bdevsw_lookup (rumpns_ symbols) to print the devsw tables.
-build_pud() {
-	# rmk: build_variant's rumpmake command line (bash: dynamic scope).
-	local v=$1 obj=$work/obj-$1
-	printf 'SUBDIR= %s %s %s .WAIT %s .WAIT %s\n.include <bsd.subdir.mk>\n' \
-		"$src/lib/librumpvfs" "$src/lib/librumpdev" \
-		"$src/sys/rump/fs/lib/libnofifovfs" \
-		"$src/sys/rump/dev/lib/libputter" "$src/sys/rump/dev/lib/libpud" \
-		> "$obj/Makefile.pud"
-	log "$v: librumpdev, putter(4), pud(4) (log: $obj/pud-build.log)"
-	if ! ( "${rmk[@]}" -f "$obj/Makefile.pud" obj &&
-	    "${rmk[@]}" -f "$obj/Makefile.pud" includes &&
-	    "${rmk[@]}" -f "$obj/Makefile.pud" dependall &&
-	    "${rmk[@]}" -f "$obj/Makefile.pud" install ) \
-	    > "$obj/pud-build.log" 2>&1; then
-		grep -E 'error:|Error code' "$obj/pud-build.log" | head -30 >&2 || true
-		die "$v: pud components build failed (log: $obj/pud-build.log)"
-	fi
+	# pud_rump also calls the rump kernel's cdevsw_lookup/bdevsw_lookup
+	# (rumpns_ symbols) to print the devsw tables.
 	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
 		-o "$obj/pud_rump" "$here/pud_rump.c" \
 		-L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed -lrumpdev_pud \
 		-lrumpdev_putter -lrumpdev -lrumpvfs -lrumpvfs_nofifofs -lrump \
 		-lrumpuser -lpthread -ldl -Wl,-rpath,"$obj/dest.stage/usr/lib" ||
 		die "$v: pud_rump link failed"
-	log "$v: $obj/pud_rump"
+	log "$v: $obj/ktest_rump, $obj/ktmod_rump, $obj/pud_rump"
+	$audio && build_audio "$v"
+	return 0
 }
 
-# build_audio VARIANT: the factions and drivers tests/dev/audio links
-# (librumpvfs with the fifofs stubs, librumpdev, librumpdev_audio,
-# librumpdev_pad), h_pad and audiotest, plain host programs against the
+# rump_components VARIANT NAME WHAT DIR...: build and install the rump
+# libraries in DIR... (in bsd.subdir.mk's order; ".WAIT" between two
+# waits for the first) with build_variant's rumpmake command line (rmk:
+# bash's dynamic scope); OBJ/Makefile.NAME, log in OBJ/NAME-build.log.
+rump_components() {
+	local v=$1 what=$3 mk=$work/obj-$1/Makefile.$2 blog=$work/obj-$1/$2-build.log
+	shift 3
+	printf 'SUBDIR= %s\n.include <bsd.subdir.mk>\n' "$*" > "$mk"
+	log "$v: $what (log: $blog)"
+	if ! ( "${rmk[@]}" -f "$mk" obj && "${rmk[@]}" -f "$mk" includes &&
+	    "${rmk[@]}" -f "$mk" dependall && "${rmk[@]}" -f "$mk" install ) \
+	    > "$blog" 2>&1; then
+		grep -E 'error:|Error code' "$blog" | head -30 >&2 || true
+		die "$v: $what: build failed (log: $blog)"
+	fi
+}
+
+# build_audio VARIANT: the drivers tests/dev/audio links (librumpdev_audio,
+# librumpdev_pad; librumpvfs with the fifofs stubs and librumpdev come
+# from build_variant), h_pad and audiotest, plain host programs against the
 # rump headers, with NetBSD's own <sys/audioio.h> and <sys/ioccom.h>
 # (ioctl numbers as the rump kernel decodes them) copied from the patched
 # tree; h_pad with netbsd_compat.h, audiotest with audiotest-compat/
@@ -340,20 +327,8 @@ build_pud() {
 build_audio() {
 	# rmk: build_variant's rumpmake command line (bash: dynamic scope).
 	local v=$1 obj=$work/obj-$1 compat=$work/compat
-	printf 'SUBDIR= %s %s %s .WAIT %s %s\n.include <bsd.subdir.mk>\n' \
-		"$src/lib/librumpvfs" "$src/lib/librumpdev" \
-		"$src/sys/rump/fs/lib/libnofifovfs" \
-		"$src/sys/rump/dev/lib/libaudio" "$src/sys/rump/dev/lib/libpad" \
-		> "$obj/Makefile.audio"
-	log "$v: librumpvfs, librumpdev, audio(4), pad(4) (log: $obj/audio-build.log)"
-	if ! ( "${rmk[@]}" -f "$obj/Makefile.audio" obj &&
-	    "${rmk[@]}" -f "$obj/Makefile.audio" includes &&
-	    "${rmk[@]}" -f "$obj/Makefile.audio" dependall &&
-	    "${rmk[@]}" -f "$obj/Makefile.audio" install ) \
-	    > "$obj/audio-build.log" 2>&1; then
-		grep -E 'error:|Error code' "$obj/audio-build.log" | head -30 >&2 || true
-		die "$v: audio components build failed (log: $obj/audio-build.log)"
-	fi
+	rump_components "$v" audio "audio(4), pad(4)" \
+		"$src/sys/rump/dev/lib/libaudio" "$src/sys/rump/dev/lib/libpad"
 	# What h_pad and audiotest link, as tests/dev/audio/Makefile.
 	local rumplibs=(-L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed
 		-lrumpdev_pad -lrumpdev_audio -lrumpdev -lrumpvfs

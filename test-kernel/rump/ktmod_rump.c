@@ -57,6 +57,7 @@
 #include <rump/rump.h>
 #include <rump/rump_syscalls.h>
 
+#include "ktest_host.h"
 #include "ktmod.h"
 
 /*
@@ -74,10 +75,6 @@ struct ktmod_stats rumpns_ktmod_stats;
  * rest is from <sys/module.h> and <sys/sysctl.h>.
  */
 #define	NB_MODCTL_NO_PROP	0x2
-#define	NB_CTL_KERN		1
-#define	NB_KERN_CLOCKRATE	12
-#define	NB_CTL_HW		6
-#define	NB_HW_NCPU		3
 
 /* NetBSD's makedev() (<sys/types.h>). */
 #define	NB_MAKEDEV(x, y)	((uint64_t)(				\
@@ -85,46 +82,9 @@ struct ktmod_stats rumpns_ktmod_stats;
 	(((uint64_t)(y) << 12) & 0xfff00000) |				\
 	(((uint64_t)(y) << 0) & 0x000000ff)))
 
-#define	TP	"rump_module"
-
-struct tc {
-	const char	*name;
-	void		(*fn)(struct tc *);
-	int		status;		/* 0 passed, 1 failed, 2 skipped */
-	char		reason[256];
-};
-
 static const char *kmoddir;
 static int ncpu = 1;
 static int kernel_rust;
-
-static const char *
-errname(int e)
-{
-	static char buf[32];
-
-	switch (e) {
-	case 0: return "success";
-	case RUMP_ENOENT: return "ENOENT";
-	case RUMP_ENXIO: return "ENXIO";
-	case RUMP_EBUSY: return "EBUSY";
-	case RUMP_ENODEV: return "ENODEV";
-	case RUMP_EINVAL: return "EINVAL";
-	case RUMP_EPROGMISMATCH: return "EPROGMISMATCH";
-	default:
-		snprintf(buf, sizeof(buf), "error %d", e);
-		return buf;
-	}
-}
-
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
 
 static void
 sleep_us(long us)
@@ -132,59 +92,6 @@ sleep_us(long us)
 
 	if (us > 0)
 		usleep((useconds_t)us);
-}
-
-#define	so(t, ...)	so_((t), __VA_ARGS__)
-
-static void __attribute__((format(printf, 2, 3)))
-so_(struct tc *t, const char *f, ...)
-{
-	char buf[400];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(buf, sizeof(buf), f, ap);
-	va_end(ap);
-	printf("KTEST: tc-so " TP " %s %s\n", t->name, buf);
-}
-
-/* Fail the case (the first failure is the reason) unless ok. */
-#define	check(t, ok, ...)	check_((t), (ok) ? 1 : 0, __LINE__, __VA_ARGS__)
-
-static int __attribute__((format(printf, 4, 5)))
-check_(struct tc *t, int ok, int line, const char *f, ...)
-{
-	char extra[256];
-	va_list ap;
-	int n;
-
-	if (ok)
-		return 1;
-	va_start(ap, f);
-	if (t->status != 1) {
-		t->status = 1;
-		n = snprintf(t->reason, sizeof(t->reason), "ktmod_rump.c:%d: ",
-		    line);
-		vsnprintf(t->reason + n, sizeof(t->reason) - (size_t)n, f, ap);
-	} else {
-		vsnprintf(extra, sizeof(extra), f, ap);
-		so(t, "also failed: ktmod_rump.c:%d: %s", line, extra);
-	}
-	va_end(ap);
-	return 0;
-}
-
-static void __attribute__((format(printf, 2, 3)))
-skip(struct tc *t, const char *f, ...)
-{
-	va_list ap;
-
-	if (t->status != 0)
-		return;
-	t->status = 2;
-	va_start(ap, f);
-	vsnprintf(t->reason, sizeof(t->reason), f, ap);
-	va_end(ap);
 }
 
 /* ---- the rump kernel ------------------------------------------------ */
@@ -223,7 +130,7 @@ unit_path(char *buf, size_t size, int block, int unit)
 /* ---- cases ---------------------------------------------------------- */
 
 static void
-case_load_unload(struct tc *t)
+case_load_unload(struct ktest_host_tc *t)
 {
 	char path[32], buf[16];
 	int fd, e, i;
@@ -311,7 +218,7 @@ storm_worker(void *arg)
 #define	STORM_UNLOAD_S	30	/* an unload that takes longer fails */
 
 static void
-case_storm(struct tc *t)
+case_storm(struct ktest_host_tc *t)
 {
 	static char tokens[2 * STORM_MAXW];
 	static struct worker ws[STORM_MAXW];
@@ -417,7 +324,7 @@ case_storm(struct tc *t)
 }
 
 static void
-case_held_open(struct tc *t)
+case_held_open(struct ktest_host_tc *t)
 {
 	char path[32];
 	int fd, e;
@@ -439,7 +346,7 @@ case_held_open(struct tc *t)
 }
 
 static void
-case_no_module_init(struct tc *t)
+case_no_module_init(struct ktest_host_tc *t)
 {
 	int e = mod_load("ktmod_nomi");
 
@@ -457,7 +364,7 @@ case_no_module_init(struct tc *t)
 }
 
 static void
-case_stock_module(struct tc *t)
+case_stock_module(struct ktest_host_tc *t)
 {
 	int e = mod_load("ktmod_stock");
 
@@ -469,7 +376,7 @@ case_stock_module(struct tc *t)
 	    errname(e));
 }
 
-static struct tc cases[] = {
+static struct ktest_host_tc cases[] = {
 	{ "load_unload", case_load_unload, 0, "" },
 	{ "storm", case_storm, 0, "" },
 	{ "held_open", case_held_open, 0, "" },
@@ -529,13 +436,8 @@ setup(void)
 int
 main(int argc, char **argv)
 {
-	static const int mib_ncpu[] = { NB_CTL_HW, NB_HW_NCPU };
-	static const int mib_clock[] = { NB_CTL_KERN, NB_KERN_CLOCKRATE };
-	int clock[5] = { 0, 0, 0, 0, 0 }, np = 0, nf = 0, ns = 0, error;
 	const char *msg;
-	size_t len;
-	unsigned int i;
-	long long t0;
+	int error, hz;
 
 	if (argc > 2) {
 		fprintf(stderr, "usage: ktmod_rump [KMODDIR]\n");
@@ -548,40 +450,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "ktmod_rump: rump_init: %s\n", strerror(error));
 		return 2;
 	}
-	len = sizeof(ncpu);
-	rump_sys___sysctl(mib_ncpu, 2, &ncpu, &len, NULL, 0);
-	len = sizeof(clock);
-	rump_sys___sysctl(mib_clock, 2, clock, &len, NULL, 0);
-	/* The implementation librump links (ktest-rump.sh checks it too). */
-	kernel_rust = dlsym(RTLD_DEFAULT, "rumpns_localcount_rust_built_debug")
-	    != NULL ||
-	    dlsym(RTLD_DEFAULT, "rumpns_localcount_rust_built_nodebug") != NULL;
-
-	printf("KTEST: begin version=1 ncpu=%d hz=%d session=rump_module\n",
-	    ncpu, clock[0]);
-	printf("KTEST: impl %s\n", kernel_rust ? "rust" : "c");
-	for (i = 0; i < NCASES; i++)
-		printf("KTEST: plan " TP " %s\n", cases[i].name);
+	ktest_host_sysinfo(&ncpu, &hz, &kernel_rust);
 	msg = setup();
-	t0 = now_us();
-	for (i = 0; i < NCASES; i++) {
-		struct tc *t = &cases[i];
-		static const char *const st[] = { "passed", "failed",
-		    "skipped" };
-
-		printf("KTEST: tc-start " TP " %s\n", t->name);
-		if (msg != NULL)
-			check(t, 0, "setup: %s", msg);
-		else
-			t->fn(t);
-		printf("KTEST: tc-end " TP " %s %s%s%s\n", t->name,
-		    st[t->status], t->status ? " " : "",
-		    t->status ? t->reason : "");
-		np += t->status == 0;
-		nf += t->status == 1;
-		ns += t->status == 2;
-	}
-	printf("KTEST: done passed=%d failed=%d skipped=%d elapsed_ms=%lld\n",
-	    np, nf, ns, (now_us() - t0) / 1000);
+	ktest_host_run("rump_module", "rump_module", cases, NCASES, msg);
 	return 0;
 }

@@ -76,6 +76,8 @@
 #include <rump/rump.h>
 #include <rump/rump_syscalls.h>
 
+#include "ktest_host.h"
+
 /*
  * NetBSD's frames as the rump kernel (amd64) lays them out: putter_hdr
  * (sys/dev/putter/putter.h) and pud_req, pud_req_openclose,
@@ -138,31 +140,17 @@ _Static_assert(sizeof(struct nb_pud_conf_reg) == 112, "pud_conf_reg");
 	(((uint64_t)(y) << 0) & 0x000000ff)))
 #define	NB_S_IFCHR		0020000
 
-#define	NB_CTL_KERN		1
-#define	NB_KERN_CLOCKRATE	12
-#define	NB_CTL_HW		6
-#define	NB_HW_NCPU		3
-
 /* The rump kernel's devsw tables and pud's devsws (see above). */
 extern const char rumpns_pud_cdevsw[], rumpns_pud_bdevsw[];
 const void	*rumpns_cdevsw_lookup(uint64_t);
 const void	*rumpns_bdevsw_lookup(uint64_t);
 int32_t		rumpns_cdevsw_lookup_major(const void *);
 
-#define	TP	"rump_pud"
-
 #define	MAJ_A		400	/* above rump's dynamic majors (255...) */
 #define	MAJ_B		401
 #define	READLEN		64
 #define	ITERS		100	/* open/read/close per client thread */
 #define	MAXCLIENTS	16
-
-struct tc {
-	const char	*name;
-	void		(*fn)(struct tc *);
-	int		status;		/* 0 passed, 1 failed, 2 skipped */
-	char		reason[256];
-};
 
 /*
  * A device server: a host thread that answers the frames pud sends to
@@ -200,78 +188,6 @@ static struct server srv_a = { .name = "pudtesta", .major = MAJ_A,
 static struct server srv_b = { .name = "pudtestb", .major = MAJ_B,
     .mark = 'B', .fd = -1 };
 
-/* NetBSD errno value -> name, for the messages. */
-static const char *
-errname(int e)
-{
-	static __thread char buf[32];
-
-	switch (e) {
-	case 0: return "success";
-	case RUMP_ENOENT: return "ENOENT";
-	case RUMP_ENXIO: return "ENXIO";
-	case RUMP_EBUSY: return "EBUSY";
-	case RUMP_ENODEV: return "ENODEV";
-	case RUMP_EINVAL: return "EINVAL";
-	case RUMP_EEXIST: return "EEXIST";
-	case RUMP_EAGAIN: return "EAGAIN";
-	default:
-		snprintf(buf, sizeof(buf), "error %d", e);
-		return buf;
-	}
-}
-
-/* Monotonic time in microseconds. */
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-#define	so(t, ...)	so_((t), __VA_ARGS__)
-
-/* A "tc-so" line: what the case saw. */
-static void __attribute__((format(printf, 2, 3)))
-so_(struct tc *t, const char *f, ...)
-{
-	char buf[400];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(buf, sizeof(buf), f, ap);
-	va_end(ap);
-	printf("KTEST: tc-so " TP " %s %s\n", t->name, buf);
-}
-
-/* Fail the case (the first failure is the reason) unless ok. */
-#define	check(t, ok, ...)	check_((t), (ok) ? 1 : 0, __LINE__, __VA_ARGS__)
-
-static int __attribute__((format(printf, 4, 5)))
-check_(struct tc *t, int ok, int line, const char *f, ...)
-{
-	char extra[256];
-	va_list ap;
-	int n;
-
-	if (ok)
-		return 1;
-	va_start(ap, f);
-	if (t->status != 1) {
-		t->status = 1;
-		n = snprintf(t->reason, sizeof(t->reason), "pud_rump.c:%d: ",
-		    line);
-		vsnprintf(t->reason + n, sizeof(t->reason) - (size_t)n, f, ap);
-	} else {
-		vsnprintf(extra, sizeof(extra), f, ap);
-		so(t, "also failed: pud_rump.c:%d: %s", line, extra);
-	}
-	va_end(ap);
-	return 0;
-}
-
 /* ---- the rump kernel's devsw tables --------------------------------- */
 
 /*
@@ -294,7 +210,7 @@ attached(int m)
 
 /* One line with the three majors' state. */
 static void
-tables(struct tc *t, const char *when)
+tables(struct ktest_host_tc *t, const char *when)
 {
 
 	so(t, "%s: major %d (pud): %s, %d (A): %s, %d (B): %s", when,
@@ -492,7 +408,7 @@ client_main(void *arg)
 /* ---- cases ---------------------------------------------------------- */
 
 static void
-case_register(struct tc *t)
+case_register(struct ktest_host_tc *t)
 {
 	char msg[128];
 	int e, bad;
@@ -526,7 +442,7 @@ case_register(struct tc *t)
 }
 
 static void
-case_concurrent(struct tc *t)
+case_concurrent(struct ktest_host_tc *t)
 {
 	static struct client cs[2 * MAXCLIENTS];
 	int per = 2 * ncpu > MAXCLIENTS ? MAXCLIENTS : 2 * ncpu;
@@ -582,7 +498,7 @@ case_concurrent(struct tc *t)
  *	thread did not start; the case has failed).
  */
 static int
-clients_for(struct tc *t, struct server *s, long us, struct client *sum)
+clients_for(struct ktest_host_tc *t, struct server *s, long us, struct client *sum)
 {
 	static struct client cs[MAXCLIENTS];
 	static volatile int stop;
@@ -623,7 +539,7 @@ clients_for(struct tc *t, struct server *s, long us, struct client *sum)
  * (devsw:pud_two_majors).
  */
 static void
-case_close_one(struct tc *t)
+case_close_one(struct ktest_host_tc *t)
 {
 	struct client before, after;
 	long long t0;
@@ -671,7 +587,7 @@ case_close_one(struct tc *t)
 }
 
 static void
-case_close_last(struct tc *t)
+case_close_last(struct ktest_host_tc *t)
 {
 	int e, bad = 0;
 
@@ -697,7 +613,7 @@ case_close_last(struct tc *t)
 	    attached(MAJ_A), attached(MAJ_B));
 }
 
-static struct tc cases[] = {
+static struct ktest_host_tc cases[] = {
 	{ "register", case_register, 0, "" },
 	{ "concurrent", case_concurrent, 0, "" },
 	{ "close_one", case_close_one, 0, "" },
@@ -732,13 +648,8 @@ setup(void)
 int
 main(int argc, char **argv)
 {
-	static const int mib_ncpu[] = { NB_CTL_HW, NB_HW_NCPU };
-	static const int mib_clock[] = { NB_CTL_KERN, NB_KERN_CLOCKRATE };
-	int clock[5] = { 0, 0, 0, 0, 0 }, np = 0, nf = 0, ns = 0, error;
 	const char *msg;
-	size_t len;
-	unsigned int i;
-	long long t0;
+	int error, hz;
 
 	(void)argv;
 	if (argc > 1) {
@@ -751,42 +662,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "pud_rump: rump_init: %s\n", strerror(error));
 		return 2;
 	}
-	len = sizeof(ncpu);
-	rump_sys___sysctl(mib_ncpu, 2, &ncpu, &len, NULL, 0);
-	len = sizeof(clock);
-	rump_sys___sysctl(mib_clock, 2, clock, &len, NULL, 0);
-	kernel_rust = dlsym(RTLD_DEFAULT, "rumpns_localcount_rust_built_debug")
-	    != NULL ||
-	    dlsym(RTLD_DEFAULT, "rumpns_localcount_rust_built_nodebug") != NULL;
-
-	printf("KTEST: begin version=1 ncpu=%d hz=%d session=rump_pud\n",
-	    ncpu, clock[0]);
-	printf("KTEST: impl %s\n", kernel_rust ? "rust" : "c");
-	for (i = 0; i < NCASES; i++)
-		printf("KTEST: plan " TP " %s\n", cases[i].name);
+	ktest_host_sysinfo(&ncpu, &hz, &kernel_rust);
 	msg = setup();
-	t0 = now_us();
-	for (i = 0; i < NCASES; i++) {
-		struct tc *t = &cases[i];
-		static const char *const st[] = { "passed", "failed",
-		    "skipped" };
-
-		printf("KTEST: tc-start " TP " %s\n", t->name);
-		if (msg != NULL)
-			check(t, 0, "setup: %s", msg);
-		else
-			t->fn(t);
-		printf("KTEST: tc-end " TP " %s %s%s%s\n", t->name,
-		    st[t->status], t->status ? " " : "",
-		    t->status ? t->reason : "");
-		np += t->status == 0;
-		nf += t->status == 1;
-		ns += t->status == 2;
-	}
+	ktest_host_run("rump_pud", "rump_pud", cases, NCASES, msg);
 	/* Servers still running after a failure: stop them. */
 	server_stop(&srv_a);
 	server_stop(&srv_b);
-	printf("KTEST: done passed=%d failed=%d skipped=%d elapsed_ms=%lld\n",
-	    np, nf, ns, (now_us() - t0) / 1000);
 	return 0;
 }
