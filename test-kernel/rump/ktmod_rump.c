@@ -71,8 +71,8 @@ struct ktmod_stats rumpns_ktmod_stats;
 
 /*
  * <rump/rumpdefs.h> has NetBSD's errno values (as the rump kernel
- * returns them), O_* and modctl(2)'s commands and modctl_load_t; the
- * rest is from <sys/module.h> and <sys/sysctl.h>.
+ * returns them), O_* and modctl(2)'s commands and modctl_load_t, but not
+ * <sys/module.h>'s flags.
  */
 #define	NB_MODCTL_NO_PROP	0x2
 
@@ -86,6 +86,7 @@ static const char *kmoddir;
 static int ncpu = 1;
 static int kernel_rust;
 
+/* Sleep on the host (no virtual CPU held). */
 static void
 sleep_us(long us)
 {
@@ -111,6 +112,7 @@ mod_load(const char *name)
 	return rump_sys_modctl(RUMP_MODCTL_LOAD, &ml) == 0 ? 0 : errno;
 }
 
+/* Unload module NAME; 0 or NetBSD's errno (ENOENT: not loaded). */
 static int
 mod_unload(const char *name)
 {
