@@ -804,7 +804,6 @@ def print_failures(results: Iterable[RunResult], out=None) -> None:
             print("[%s] ERROR %s" % (r.label, e), file=out)
 
 
-
 def print_report(results: list[RunResult], paths: dict[str, str], heading: str,
                  width: int) -> None:
     """The end of a matrix of runs: a table of per-run counts (first column
@@ -819,6 +818,7 @@ def print_report(results: list[RunResult], paths: dict[str, str], heading: str,
     print_failures(results)
     print("results: %s" % ", ".join(sorted(paths.values())))
     print(summary_line(results))
+
 
 # ---------------------------------------------------------------- CLI
 

@@ -270,32 +270,39 @@ build_variant() {
 		"$src/sys/rump/dev/lib/libputter" .WAIT \
 		"$src/sys/rump/dev/lib/libpud"
 	# The programs: plain host C against the installed rump headers.
-	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
-		-o "$obj/ktest_rump" "$here/ktest_rump_main.c" \
-		-L"$comp" -L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed \
-		-lrumpkern_ktest -lrump -lrumpuser -lpthread -ldl \
-		-Wl,-rpath,"$comp:$obj/dest.stage/usr/lib" ||
-		die "$v: ktest_rump link failed"
+	host_prog "$v" ktest_rump "$here/ktest_rump_main.c" -L"$comp" \
+		-Wl,-rpath,"$comp" -- -lrumpkern_ktest
 	# ktmod_rump exports rumpns_ktmod_stats to the rump kernel's symbol
 	# table (--export-dynamic), which the module's counters resolve to.
-	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
-		-I"$tk/ktest" -DKTMOD_KMODDIR="\"$work/kmod\"" \
-		-o "$obj/ktmod_rump" "$here/ktmod_rump.c" -Wl,--export-dynamic \
-		-L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed -lrumpvfs \
-		-lrumpvfs_nofifofs -lrump -lrumpuser -lpthread -ldl \
-		-Wl,-rpath,"$obj/dest.stage/usr/lib" ||
-		die "$v: ktmod_rump link failed"
+	host_prog "$v" ktmod_rump "$here/ktmod_rump.c" -I"$tk/ktest" \
+		-DKTMOD_KMODDIR="\"$work/kmod\"" -Wl,--export-dynamic -- \
+		-lrumpvfs -lrumpvfs_nofifofs
 	# pud_rump also calls the rump kernel's cdevsw_lookup/bdevsw_lookup
 	# (rumpns_ symbols) to print the devsw tables.
-	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
-		-o "$obj/pud_rump" "$here/pud_rump.c" \
-		-L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed -lrumpdev_pud \
-		-lrumpdev_putter -lrumpdev -lrumpvfs -lrumpvfs_nofifofs -lrump \
-		-lrumpuser -lpthread -ldl -Wl,-rpath,"$obj/dest.stage/usr/lib" ||
-		die "$v: pud_rump link failed"
+	host_prog "$v" pud_rump "$here/pud_rump.c" -- -lrumpdev_pud \
+		-lrumpdev_putter -lrumpdev -lrumpvfs -lrumpvfs_nofifofs
 	log "$v: $obj/ktest_rump, $obj/ktmod_rump, $obj/pud_rump"
 	$audio && build_audio "$v"
 	return 0
+}
+
+# host_prog VARIANT NAME SOURCE [FLAG...] -- [LIB...]: OBJ/NAME, a plain
+# host C program (-Werror) against VARIANT's installed rump headers,
+# linked with LIB... and the rump kernel (librump, librumpuser), all kept
+# (--no-as-needed: rump_init() finds the components among the loaded
+# libraries), with an rpath to them.
+host_prog() {
+	local v=$1 name=$2 source=$3 obj=$work/obj-$1 flags=() libs=()
+	shift 3
+	while (($#)) && [[ $1 != -- ]]; do flags+=("$1"); shift; done
+	(($#)) && shift
+	libs=("$@")
+	cc -O2 -Wall -Wextra -Werror -I"$obj/dest.stage/usr/include" \
+		"${flags[@]}" -o "$obj/$name" "$source" \
+		-L"$obj/dest.stage/usr/lib" -Wl,--no-as-needed "${libs[@]}" \
+		-lrump -lrumpuser -lpthread -ldl \
+		-Wl,-rpath,"$obj/dest.stage/usr/lib" ||
+		die "$v: $name build failed"
 }
 
 # rump_components VARIANT NAME WHAT DIR...: build and install the rump
@@ -483,20 +490,14 @@ if $audio; then
 fi
 
 # ---- 5. run every variant at every RUMP_NCPU ------------------------------
+# SUITE:PROGRAM; the suite's runs are labelled "VARIANT-rump ncpuN", the
+# others' "VARIANT-rump-SUITE ncpuN".
 runs=()
-for v in $variants; do
-	for n in $ncpus; do
-		runs+=("$v:$n:$work/obj-$v/ktest_rump")
-	done
-done
-for v in $variants; do
-	for n in $ncpus; do
-		runs+=("$v/modules:$n:$work/obj-$v/ktmod_rump")
-	done
-done
-for v in $variants; do
-	for n in $ncpus; do
-		runs+=("$v/pud:$n:$work/obj-$v/pud_rump")
+for spec in :ktest_rump /modules:ktmod_rump /pud:pud_rump; do
+	for v in $variants; do
+		for n in $ncpus; do
+			runs+=("$v${spec%%:*}:$n:$work/obj-$v/${spec#*:}")
+		done
 	done
 done
 exec python3 "$here/ktest_rump_run.py" --out "$out" "${runs[@]}"
