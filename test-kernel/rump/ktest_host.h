@@ -141,7 +141,8 @@ skip(struct ktest_host_tc *t, const char *f, ...)
  *
  *	The rump kernel's number of virtual CPUs and clock rate (sysctl),
  *	and whether its librump has the Rust localcount (the marker symbol
- *	that ktest-rump.sh checks too).  After rump_init().
+ *	that ktest-rump.sh checks too); hz and rust may be NULL.  After
+ *	rump_init().
  */
 KTEST_HOST_FN void
 ktest_host_sysinfo(int *ncpu, int *hz, int *rust)
@@ -157,10 +158,13 @@ ktest_host_sysinfo(int *ncpu, int *hz, int *rust)
 		*ncpu = 1;
 	len = sizeof(clock);
 	rump_sys___sysctl(mib_clock, 2, clock, &len, NULL, 0);
-	*hz = clock[0];
-	*rust = dlsym(RTLD_DEFAULT, "rumpns_localcount_rust_built_debug") !=
-	    NULL ||
-	    dlsym(RTLD_DEFAULT, "rumpns_localcount_rust_built_nodebug") != NULL;
+	if (hz != NULL)
+		*hz = clock[0];
+	if (rust != NULL)
+		*rust = dlsym(RTLD_DEFAULT,
+		    "rumpns_localcount_rust_built_debug") != NULL ||
+		    dlsym(RTLD_DEFAULT,
+		    "rumpns_localcount_rust_built_nodebug") != NULL;
 }
 
 /*

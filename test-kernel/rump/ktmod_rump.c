@@ -439,7 +439,7 @@ int
 main(int argc, char **argv)
 {
 	const char *msg;
-	int error, hz;
+	int error;
 
 	if (argc > 2) {
 		fprintf(stderr, "usage: ktmod_rump [KMODDIR]\n");
@@ -452,7 +452,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "ktmod_rump: rump_init: %s\n", strerror(error));
 		return 2;
 	}
-	ktest_host_sysinfo(&ncpu, &hz, &kernel_rust);
+	ktest_host_sysinfo(&ncpu, NULL, &kernel_rust);
 	msg = setup();
 	ktest_host_run("rump_module", "rump_module", cases, NCASES, msg);
 	return 0;

@@ -181,7 +181,6 @@ struct client {
 };
 
 static int ncpu = 1;
-static int kernel_rust;
 static int pud_major = -1;	/* pud's own character major */
 static struct server srv_a = { .name = "pudtesta", .major = MAJ_A,
     .mark = 'A', .fd = -1 };
@@ -649,7 +648,7 @@ int
 main(int argc, char **argv)
 {
 	const char *msg;
-	int error, hz;
+	int error;
 
 	(void)argv;
 	if (argc > 1) {
@@ -662,7 +661,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "pud_rump: rump_init: %s\n", strerror(error));
 		return 2;
 	}
-	ktest_host_sysinfo(&ncpu, &hz, &kernel_rust);
+	ktest_host_sysinfo(&ncpu, NULL, NULL);
 	msg = setup();
 	ktest_host_run("rump_pud", "rump_pud", cases, NCASES, msg);
 	/* Servers still running after a failure: stop them. */
